@@ -1,0 +1,31 @@
+# Synthetic pre-training for NequIP interatomic potentials (Gardner, Baker & Deringer, MLST 2024).
+#
+# teacher MD sampling -> teacher labels (shards) -> NequIP pre-training over N_synth
+#   -> fine-tuning on N_real real structures (and direct training) -> evaluation -> aggregation
+#
+# Run:  snakemake --cores 2                      (config/config.yaml, the embedded default study)
+#       snakemake --cores 2 --configfile config/quick.yaml
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, schema="workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/reference.smk"
+include: "workflow/rules/teacher.smk"
+include: "workflow/rules/sampling.smk"
+include: "workflow/rules/labelling.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/evaluation.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.aggregate.output,

@@ -1,0 +1,34 @@
+#!/usr/bin/env python
+"""Rule `aggregate`: every run's metrics.json -> runs.csv (one row per run) and learning_curves.png.
+
+Example:
+  python scripts/aggregate.py --metrics results/default/*/pretrain-*/finetune-*/seed-*/metrics.json \
+      --csv results/default/runs.csv --figure results/default/learning_curves.png
+"""
+
+from __future__ import annotations
+
+from synpre.aggregate import learning_curves, runs_table
+from synpre.atomic import atomic_path
+from synpre.cli import parser, setup_logging
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--metrics", nargs="+", required=True)
+    p.add_argument("--csv", required=True)
+    p.add_argument("--figure", required=True)
+    p.add_argument("--title", default="")
+    args = p.parse_args(argv)
+    log = setup_logging(args.log)
+    df = runs_table(args.metrics)
+    with atomic_path(args.csv) as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_path(args.figure) as tmp:
+        learning_curves(df, str(tmp), args.title)
+    summary = df.groupby(["teacher", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
+    log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()

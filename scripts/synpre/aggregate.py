@@ -1,0 +1,59 @@
+"""All runs of a study -> one tidy table and the paper's learning-curve figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+KEYS = ["study", "teacher", "n_synth", "n_real", "seed"]
+VALUES = ["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A", "energy_mae_meV_per_atom", "forces_mae_eV_per_A"]
+
+
+def runs_table(metric_files: list[str]) -> pd.DataFrame:
+    rows = []
+    for path in metric_files:
+        m = json.loads(Path(path).read_text())
+        row = {k: m.get(k) for k in KEYS + VALUES}
+        row.update(n_test=m.get("n_structures"), epochs=m.get("training", {}).get("epochs"),
+                   best_epoch=m.get("training", {}).get("best_epoch"),
+                   train_seconds=m.get("training", {}).get("wall_seconds"), metrics_file=str(path))
+        for ct, vals in (m.get("per_config_type") or {}).items():
+            row[f"energy_rmse_meV_per_atom[{ct}]"] = vals["energy_rmse_meV_per_atom"]
+            row[f"forces_rmse_eV_per_A[{ct}]"] = vals["forces_rmse_eV_per_A"]
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    return df.sort_values(["teacher", "n_synth", "n_real", "seed"]).reset_index(drop=True)
+
+
+def curve_label(teacher: str, n_synth: int) -> str:
+    return "direct" if teacher == "direct" else f"{teacher}, {n_synth} synthetic"
+
+
+def learning_curves(df: pd.DataFrame, out_png: str, title: str = "") -> None:
+    """Energy and force RMSE vs N_real on log-log axes, one line per (teacher, N_synth) plus direct;
+    mean over seeds, error bars = standard deviation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    stats = df.groupby(["teacher", "n_synth", "n_real"])[VALUES[:2]].agg(["mean", "std"]).reset_index()
+    for (teacher, n_synth), g in stats.groupby(["teacher", "n_synth"]):
+        style = dict(color="black", ls="--", marker="s") if teacher == "direct" else dict(marker="o")
+        for ax, col in zip(axes, VALUES[:2]):
+            ax.errorbar(g["n_real"], g[(col, "mean")], yerr=g[(col, "std")].fillna(0), capsize=3,
+                        label=curve_label(teacher, int(n_synth)), **style)
+    for ax, ylabel in zip(axes, ["energy RMSE (meV/atom)", "force RMSE (eV/Å)"]):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("number of real training structures")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)

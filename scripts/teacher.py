@@ -1,0 +1,59 @@
+#!/usr/bin/env python
+"""Rule `teacher`: make a teacher usable and describe it in ``teacher.json``.
+
+gap_fit: fits a GAP to the real training pool; gap_xml: checks a given XML file loads; tblite/lammps:
+nothing to fit. Every kind then measures its own isolated-atom energies, to which its labels are
+referenced (as the paper does, so that pre-trained models start from sensible predictions).
+
+Example:
+  python scripts/teacher.py --name gap-fit --spec '{"kind": "gap_fit", ...}' --elements C \
+      --fit-data results/default/reference/train_pool.xyz --out results/default/teachers/gap-fit/teacher.json
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from synpre.atomic import write_json
+from synpre.cli import fail, json_arg, parser, setup_logging
+from synpre.teachers import TeacherError, isolated_atom_energy, make_calculator
+from synpre.threads import limit_threads
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--name", required=True)
+    p.add_argument("--spec", type=json_arg, required=True, help="the teacher's config entry (JSON or @file)")
+    p.add_argument("--elements", nargs="+", required=True)
+    p.add_argument("--fit-data", help="labelled extxyz to fit to (gap_fit only)")
+    p.add_argument("--fit-e0", type=json_arg, help="isolated-atom energies of the fit data's reference (gap_fit)")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    log = setup_logging(args.log)
+    limit_threads(args.threads)
+    spec = dict(args.spec, name=args.name)
+    t0 = time.perf_counter()
+    try:
+        if spec["kind"] == "gap_fit":
+            from synpre.gapfit import fit_gap
+
+            if not args.fit_data:
+                fail(f"teachers.{args.name}: kind gap_fit needs --fit-data (the real training pool)")
+            xml = fit_gap(Path(args.fit_data), Path(args.out).parent / "gap", spec["gap"], args.fit_e0, log)
+            spec = {"name": args.name, "kind": "gap_xml", "path": str(xml), "fitted": True,
+                    "fit_data": args.fit_data, "gap": spec["gap"]}
+        if spec["kind"] == "lammps":
+            spec["species"] = args.elements
+        calc = make_calculator(spec)
+        spec["isolated_atom_energies"] = {el: isolated_atom_energy(calc, el, spec["kind"]) for el in args.elements}
+    except TeacherError as exc:
+        fail(str(exc))
+    spec["seconds"] = round(time.perf_counter() - t0, 2)
+    log.info("teacher %s ready in %.1f s; isolated atoms %s", args.name, spec["seconds"],
+             spec["isolated_atom_energies"])
+    write_json(args.out, spec)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+#!/usr/bin/env python
+"""Rules `pretrain`, `finetune`, `direct`: train a NequIP model with nequip-train.
+
+Writes the generated nequip config into ``<out-dir>/run/config.yaml`` and runs ``nequip-train`` there.
+If ``run/last.ckpt`` exists from an interrupted attempt with the same config, training resumes from it.
+On success the best checkpoint (on the validation metric) is published atomically as
+``<out-dir>/model.ckpt`` with ``<out-dir>/training.json`` beside it.
+
+Example (direct training, as the rule runs it):
+  python scripts/train.py --settings @settings.json --train results/default/reference/train-25.xyz \
+      --val results/default/reference/val.xyz --out-dir results/default/direct/pretrain-0/finetune-25/seed-0
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from synpre.atomic import atomic_path, write_json
+from synpre.cli import fail, json_arg, parser, setup_logging
+from synpre.nequip_config import MONITORS, training_config
+from synpre.threads import limit_threads
+
+
+def read_metrics(csv_path: Path) -> list[dict]:
+    if not csv_path.exists():
+        return []
+    with open(csv_path) as f:
+        return [row for row in csv.DictReader(f)]
+
+
+def summarize(rows: list[dict], monitor: str) -> dict:
+    """Per-epoch validation metrics -> best epoch and its values (the numbers behind model.ckpt)."""
+    val = [r for r in rows if r.get(monitor) not in (None, "")]
+    if not val:
+        return {"epochs": 0}
+    def f(r, k):
+        return float(r[k]) if r.get(k) not in (None, "") else None
+    best = min(val, key=lambda r: float(r[monitor]) if math.isfinite(float(r[monitor])) else float("inf"))
+    return {
+        "epochs": int(max(float(r["epoch"]) for r in val)) + 1,
+        "best_epoch": int(float(best["epoch"])),
+        "best_val_per_atom_energy_rmse_meV": 1e3 * f(best, "val0_epoch/per_atom_energy_rmse"),
+        "best_val_forces_rmse": f(best, "val0_epoch/forces_rmse"),
+        "best_val_monitor": f(best, monitor),
+        "final_val_monitor": f(val[-1], monitor),
+    }
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--settings", type=json_arg, required=True, help="elements, seed, model, training (JSON or @file)")
+    p.add_argument("--train", required=True)
+    p.add_argument("--val", required=True)
+    p.add_argument("--pretrained", help="checkpoint to fine-tune (omit to train from scratch)")
+    p.add_argument("--out-dir", required=True)
+    args = p.parse_args(argv)
+    log = setup_logging(args.log)
+    env = dict(os.environ, **limit_threads(args.threads))
+    out = Path(args.out_dir).resolve()
+    run_dir = out / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.pretrained and not Path(args.pretrained).exists():
+        fail(f"pre-trained checkpoint {args.pretrained} does not exist; run its pretrain target first")
+    cfg = training_config(args.settings, args.train, args.val, str(run_dir), args.pretrained)
+    text = yaml.safe_dump(cfg, sort_keys=False)
+    cfg_path, last = run_dir / "config.yaml", run_dir / "last.ckpt"
+    resume = last.exists() and cfg_path.exists() and cfg_path.read_text() == text
+    if last.exists() and not resume:
+        log.info("config changed since the interrupted run: starting afresh")
+        for stale in (last, run_dir / "best.ckpt"):
+            stale.unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "csvlog", ignore_errors=True)
+    cfg_path.write_text(text)
+    cmd = [str(Path(sys.executable).with_name("nequip-train")), "-cp", str(run_dir), "-cn", "config",
+           f"hydra.run.dir={run_dir}"]
+    if resume:
+        cmd.append(f"++ckpt_path={last}")
+        log.info("resuming from %s", last)
+    if not Path(cmd[0]).exists():
+        cmd[0] = "nequip-train"
+    log.info("running: %s (threads=%d)", " ".join(cmd), args.threads)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=run_dir)
+    wall = time.perf_counter() - t0
+    monitor = MONITORS[args.settings["training"]["monitor"]]
+    summary = summarize(read_metrics(run_dir / "csvlog" / "version_0" / "metrics.csv"), monitor)
+    if proc.returncode != 0:
+        fail(f"nequip-train failed (exit {proc.returncode}) in {run_dir}; see {run_dir / 'train.log'} and this "
+             "job's log. Rerunning the target resumes from last.ckpt")
+    best = run_dir / "best.ckpt"
+    if not best.exists():
+        fail(f"nequip-train finished without writing {best}")
+    if summary.get("best_val_monitor") is None or not math.isfinite(summary["best_val_monitor"]):
+        fail(f"training diverged (validation {monitor} is NaN/inf) in {run_dir}; lower training.lr")
+    summary.update(wall_seconds=round(wall, 1), resumed=resume, pretrained=args.pretrained, train=args.train,
+                   val=args.val, monitor=monitor, threads=args.threads, nequip_config=str(cfg_path))
+    with atomic_path(out / "model.ckpt") as tmp:
+        shutil.copyfile(best, tmp)
+    write_json(out / "training.json", summary)
+    log.info("trained in %.0f s: %s", wall, summary)
+
+
+if __name__ == "__main__":
+    main()

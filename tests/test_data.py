@@ -1,0 +1,189 @@
+"""Unit tests: structures, sampling, datasets, reference preparation, subsets (real ASE/LAMMPS)."""
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import read, write
+
+from synpre.datasets import DatasetError, validated
+from synpre.labels import with_labels
+from synpre.reference import prepare
+from synpre.sampling import filter_frames, mqa_stages, run_mqa
+from synpre.structures import cubic_cell_length, min_interatomic_distance, random_cell
+
+import merge_synthetic
+import prepare_reference
+import sample_md
+import subset
+
+PROTOCOL = {"melt": {"temperature": 5000, "steps": 100}, "quench": {"steps": 100},
+            "anneal": {"steps": 200}, "cool": {"steps": 100}}
+
+
+def labelled(n=4, energy=-10.0, seed=0, **info):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        a = random_cell(["C"] * 8, 2.0, 1.2, rng)
+        a = with_labels(a, energy * len(a) + i, rng.normal(size=(len(a), 3)), info=dict(info, index=i))
+        out.append(a)
+    return out
+
+
+def test_random_cell_density_and_min_distance():
+    rng = np.random.default_rng(1)
+    a = random_cell(["C"] * 64, 3.0, 1.0, rng)
+    mass_g = a.get_masses().sum() / 6.02214076e23
+    assert mass_g / (a.get_volume() * 1e-24) == pytest.approx(3.0, rel=1e-6)
+    assert min_interatomic_distance(a) >= 1.0
+    assert cubic_cell_length(["C"] * 64, 3.5) == pytest.approx(7.14, abs=0.01)
+
+
+def test_random_cell_impossible_packing_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="min_distance"):
+        random_cell(["C"] * 64, 20.0, 1.5, np.random.default_rng(0), max_tries=50)
+
+
+def test_mqa_stages_temperatures():
+    st = mqa_stages({**PROTOCOL, "anneal": {"steps": 200, "heat_steps": 50}}, 2500)
+    assert [s.name for s in st] == ["melt", "quench", "heat", "anneal", "cool"]
+    assert st[1].t_end == 300 and st[3].t_start == 2500 and not st[0].record
+
+
+def test_lammps_mqa_trajectory_snapshots():
+    from synpre.lammps_driver import LammpsMD, LammpsPotential
+
+    pot = LammpsPotential("tersoff")
+    frames = run_mqa(lambda a, s: LammpsMD(a, pot, 1.0, s), ["C"] * 64, 2.5, 2500, PROTOCOL, 50, 1.0, seed=3)
+    assert len(frames) == 8  # quench 2 + anneal 4 + cool 2 (melt not recorded)
+    assert frames[-1].info["stage"] == "cool" and frames[0].info["density"] == 2.5
+    assert all(np.isfinite(f.positions).all() for f in frames)
+    again = run_mqa(lambda a, s: LammpsMD(a, pot, 1.0, s), ["C"] * 64, 2.5, 2500, PROTOCOL, 50, 1.0, seed=3)
+    assert np.allclose(frames[-1].positions, again[-1].positions)  # same seed, same trajectory
+
+
+def test_filter_frames_counts_dropped():
+    good = random_cell(["C"] * 8, 2.0, 1.2, np.random.default_rng(0))
+    close = good.copy()
+    close.positions[1] = close.positions[0] + [0.3, 0, 0]
+    nan = good.copy()
+    nan.positions[2] = np.nan
+    kept, dropped = filter_frames([good, close, nan], 0.8)
+    assert kept == [good] and dropped == {"too close": 1, "non-finite": 1}
+
+
+def test_sample_md_cli(tmp_path):
+    settings = {"composition": {"C": 64}, "driver": {"kind": "lammps", "potential": "tersoff"}, "timestep_fs": 1.0,
+                "snapshot_every": 100, "protocol": PROTOCOL, "start_min_distance": 1.0, "filter_min_distance": 0.8}
+    out = tmp_path / "traj.xyz"
+    sample_md.main(["--settings", json.dumps(settings), "--density", "2.0", "--anneal-temperature", "2000",
+                    "--seed", "1", "--trajectory", "5", "--out", str(out)])
+    frames = read(out, ":")
+    assert len(frames) == 4 and frames[0].info["trajectory"] == 5 and len(frames[0]) == 64
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("no_energy", "no energy under key 'energy'"),
+    ("no_forces", "no forces under key 'forces'"),
+    ("nan", "NaN/infinite"),
+    ("empty", "zero atoms"),
+    ("overlap", "on top of each other"),
+    ("element", "not in the model's elements"),
+])
+def test_validation_names_structure_and_fix(breakage, message):
+    frames = labelled(3)
+    bad = frames[1]
+    if breakage == "no_energy":
+        bad = Atoms(bad.get_chemical_symbols(), bad.positions, cell=bad.cell, pbc=True)
+        bad.arrays["forces"] = np.zeros((len(bad), 3))
+    elif breakage == "no_forces":
+        bad = Atoms(bad.get_chemical_symbols(), bad.positions, cell=bad.cell, pbc=True)
+        bad.info["energy"] = -1.0
+    elif breakage == "nan":
+        bad = with_labels(bad, float("nan"), bad.get_forces())
+    elif breakage == "empty":
+        bad = Atoms(cell=bad.cell, pbc=True)
+    elif breakage == "overlap":
+        bad.positions[3] = bad.positions[2]
+    elif breakage == "element":
+        bad = with_labels(Atoms(["Si"] + ["C"] * 7, bad.positions, cell=bad.cell, pbc=True), -1.0,
+                          np.zeros((8, 3)))
+    frames[1] = bad
+    with pytest.raises(DatasetError, match=message) as err:
+        validated(frames, "data.xyz", "energy", "forces", ["C"], {"C": -1.0})
+    assert "data.xyz structure 1" in str(err.value)
+
+
+def test_energies_are_referenced_to_isolated_atoms():
+    frames = validated(labelled(2, energy=-50.0), "x", "energy", "forces", ["C"], {"C": -47.0})
+    assert frames[0].get_potential_energy() / 8 == pytest.approx(-3.0)
+
+
+def reference_settings(path, **split):
+    return {"files": [str(path)], "energy_key": "energy", "forces_key": "forces",
+            "isolated_atom_energies": {"C": 0.0}, "exclude": {"config_type": ["dimer"]},
+            "split": {"key": "split", "test_value": "test", "test_fraction": 0.25, "n_val": 2, "seed": 0, **split}}
+
+
+def test_prepare_honours_split_key_and_filter(tmp_path):
+    frames = labelled(12)
+    for i, a in enumerate(frames):
+        a.info["split"] = "test" if i < 3 else "train"
+        a.info["config_type"] = "dimer" if i == 11 else "bulk"
+    write(tmp_path / "d.xyz", frames)
+    parts = prepare(reference_settings(tmp_path / "d.xyz"), ["C"])
+    assert sorted(a.info["index"] for a in parts["test"]) == [0, 1, 2]
+    assert len(parts["val"]) == 2 and len(parts["train_pool"]) == 6  # 8 train (dimer dropped) - 2 val
+    again = prepare(reference_settings(tmp_path / "d.xyz"), ["C"])
+    assert [a.info["index"] for a in again["train_pool"]] == [a.info["index"] for a in parts["train_pool"]]
+
+
+def test_prepare_random_split_without_key(tmp_path):
+    write(tmp_path / "d.xyz", labelled(20))
+    parts = prepare(reference_settings(tmp_path / "d.xyz"), ["C"])
+    assert len(parts["test"]) == 5 and len(parts["val"]) == 2 and len(parts["train_pool"]) == 13
+
+
+def test_empty_after_filtering_is_an_error(tmp_path):
+    write(tmp_path / "d.xyz", labelled(3, config_type="dimer"))
+    with pytest.raises(DatasetError, match="no structures left"):
+        prepare(reference_settings(tmp_path / "d.xyz"), ["C"])
+
+
+def test_prepare_reference_cli_fails_with_one_line(tmp_path, capsys):
+    write(tmp_path / "d.xyz", labelled(3))
+    (tmp_path / "d.xyz").write_text((tmp_path / "d.xyz").read_text().replace("energy=", "nrg="))
+    with pytest.raises(SystemExit):
+        prepare_reference.main(["--settings", json.dumps(reference_settings(tmp_path / "d.xyz")),
+                                "--elements", "C", "--out-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert f"ERROR: {tmp_path / 'd.xyz'} structure 0: no energy" in err
+    assert not (tmp_path / "out" / "train_pool.xyz").exists()
+
+
+def test_subsets_are_nested_prefixes(tmp_path):
+    write(tmp_path / "pool.xyz", labelled(6))
+    for n in (2, 4):
+        subset.main(["--pool", str(tmp_path / "pool.xyz"), "--n", str(n), "--out", str(tmp_path / f"s{n}.xyz")])
+    s2, s4 = read(tmp_path / "s2.xyz", ":"), read(tmp_path / "s4.xyz", ":")
+    assert [a.info["index"] for a in s4[:2]] == [a.info["index"] for a in s2]
+
+
+def test_subset_larger_than_pool(tmp_path, capsys):
+    write(tmp_path / "pool.xyz", labelled(3))
+    with pytest.raises(SystemExit):
+        subset.main(["--pool", str(tmp_path / "pool.xyz"), "--n", "25", "--out", str(tmp_path / "s.xyz")])
+    assert "n_real=25 is larger than the 3 structures" in capsys.readouterr().err
+
+
+def test_merge_synthetic_holds_out_validation(tmp_path):
+    write(tmp_path / "a.xyz", labelled(5))
+    write(tmp_path / "b.xyz", labelled(5, seed=1))
+    merge_synthetic.main(["--inputs", str(tmp_path / "a.xyz"), str(tmp_path / "b.xyz"), "--n-val", "3",
+                          "--pool", str(tmp_path / "pool.xyz"), "--val", str(tmp_path / "val.xyz")])
+    pool, val = read(tmp_path / "pool.xyz", ":"), read(tmp_path / "val.xyz", ":")
+    assert len(pool) == 7 and len(val) == 3
+    keys = {tuple(a.positions[0]) for a in pool}
+    assert not keys & {tuple(a.positions[0]) for a in val}

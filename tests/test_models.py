@@ -1,0 +1,147 @@
+"""Unit tests of the teacher, labelling, training, evaluation and aggregation scripts (real tblite,
+real quippy gap_fit, real nequip-train on a tiny model)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from ase.io import read, write
+
+import aggregate
+import evaluate
+import label
+import teacher
+import train
+from synpre.nequip_config import training_config
+from synpre.reference import prepare
+
+TINY = {
+    "elements": ["C"], "seed": 0,
+    "model": {"r_max": 3.5, "num_layers": 1, "l_max": 1, "parity": True, "num_features": 8, "radial_mlp_depth": 1,
+              "radial_mlp_width": 16, "num_bessels": 4, "polynomial_cutoff_p": 6, "model_dtype": "float32",
+              "energy_shift": "mean", "energy_scale": "forces_rms"},
+    "training": {"lr": 0.005, "batch_size": 4, "ema_decay": 0.99, "max_epochs": 2, "early_stopping_patience": 5,
+                 "lr_scheduler": True, "lr_patience": 2, "lr_factor": 0.5, "loss": {"energy": 4.0, "forces": 1.0},
+                 "monitor": "weighted_sum"},
+    "finetune": {"refit_shift": True},
+}
+
+
+@pytest.fixture(scope="module")
+def real(root, tmp_path_factory):
+    """A small slice of the shipped GFN1-xTB reference set, prepared as the pipeline prepares it."""
+    d = tmp_path_factory.mktemp("real")
+    settings = {"files": [str(root / "data" / "carbon-gfn1-64.extxyz.gz")], "energy_key": "energy",
+                "forces_key": "forces", "isolated_atom_energies": {"C": -47.37872264431578}, "exclude": {},
+                "split": {"key": "split", "test_value": "test", "n_val": 4, "seed": 0, "test_fraction": 0.2}}
+    parts = prepare(settings, ["C"])
+    for name, n in (("train_pool", 12), ("val", 4), ("test", 6)):
+        write(d / f"{name}.xyz", parts[name][:n])
+    return d
+
+
+def test_tblite_teacher_and_labels(tmp_path):
+    teacher.main(["--name", "gfn1", "--spec", '{"kind": "tblite", "method": "GFN1-xTB"}', "--elements", "C",
+                  "--out", str(tmp_path / "t.json")])
+    spec = json.loads((tmp_path / "t.json").read_text())
+    assert spec["isolated_atom_energies"]["C"] == pytest.approx(-47.3787, abs=1e-3)
+    from ase.build import bulk
+
+    write(tmp_path / "in.xyz", [bulk("C", "diamond", a=3.567, cubic=True)])
+    label.main(["--teacher", f"@{tmp_path / 't.json'}", "--inputs", str(tmp_path / "in.xyz"),
+                "--out", str(tmp_path / "out.xyz")])
+    a = read(tmp_path / "out.xyz")
+    # an 8-atom cell at Gamma is far from converged, but must be bound relative to free atoms
+    assert -12 < a.get_potential_energy() / len(a) < -8
+    assert a.get_forces().shape == (8, 3) and a.calc.results["stress"].shape == (6,)
+    assert a.info["teacher"] == "gfn1"
+
+
+def test_unknown_teacher_kind(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        teacher.main(["--name", "bad", "--spec", '{"kind": "nonsense"}', "--elements", "C",
+                      "--out", str(tmp_path / "t.json")])
+    assert "teachers.bad.kind: unknown teacher kind 'nonsense'" in capsys.readouterr().err
+
+
+def test_missing_gap_file(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        teacher.main(["--name", "g17", "--spec", '{"kind": "gap_xml", "path": "nowhere/gap17.xml"}',
+                      "--elements", "C", "--out", str(tmp_path / "t.json")])
+    assert "teachers.g17.path: GAP file nowhere/gap17.xml does not exist" in capsys.readouterr().err
+
+
+def test_gap_fit_teacher_labels_consistently(real, tmp_path):
+    gap = {"fit_max": 8, "cutoff": 3.7, "sigma": {"energy": 0.005, "forces": 0.3},
+           "two_body": {"delta": 5.0, "n_sparse": 10},
+           "soap": {"l_max": 2, "n_max": 3, "atom_sigma": 0.5, "zeta": 2, "delta": 0.5, "n_sparse": 20,
+                    "cutoff_transition_width": 0.5}}
+    out = tmp_path / "gap" / "teacher.json"
+    teacher.main(["--name", "gapt", "--spec", json.dumps({"kind": "gap_fit", "gap": gap}), "--elements", "C",
+                  "--fit-data", str(real / "train_pool.xyz"), "--fit-e0", '{"C": -47.37872264431578}',
+                  "--out", str(out)])
+    spec = json.loads(out.read_text())
+    assert spec["kind"] == "gap_xml" and spec["fitted"] and np.isfinite(spec["isolated_atom_energies"]["C"])
+    label.main(["--teacher", f"@{out}", "--inputs", str(real / "val.xyz"), "--out", str(tmp_path / "lab.xyz")])
+    lab, ref = read(tmp_path / "lab.xyz", ":"), read(real / "val.xyz", ":")
+    f_err = np.sqrt(np.mean(np.concatenate([(a.get_forces() - b.get_forces()).ravel() for a, b in zip(lab, ref)]) ** 2))
+    f_rms = np.sqrt(np.mean(np.concatenate([b.get_forces().ravel() for b in ref]) ** 2))
+    assert f_err < f_rms  # a fitted teacher, however small, predicts better than zero forces
+
+
+def test_generated_nequip_config_shapes():
+    cfg = training_config(TINY, "a.xyz", "b.xyz", "/tmp/run")
+    assert cfg["training_module"]["model"]["_target_"] == "nequip.model.NequIPGNNModel"
+    assert cfg["training_module"]["loss"]["coeffs"] == {"total_energy": 4.0, "forces": 1.0}
+    ft = training_config(TINY, "a.xyz", "b.xyz", "/tmp/run", pretrained="p.ckpt")
+    assert ft["training_module"]["model"]["modifiers"][0]["modifier"] == "modify_PerTypeScaleShift"
+    plain = training_config(dict(TINY, finetune={"refit_shift": False}), "a.xyz", "b.xyz", "/tmp/run", "p.ckpt")
+    assert plain["training_module"]["model"]["_target_"] == "nequip.model.ModelFromCheckpoint"
+
+
+@pytest.fixture(scope="module")
+def scratch_model(real, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scratch")
+    train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",
+                str(real / "val.xyz"), "--out-dir", str(out)])
+    return out
+
+
+def test_train_from_scratch_publishes_model_and_summary(scratch_model):
+    summary = json.loads((scratch_model / "training.json").read_text())
+    assert (scratch_model / "model.ckpt").stat().st_size > 0
+    assert summary["epochs"] == 2 and np.isfinite(summary["best_val_forces_rmse"])
+
+
+def test_finetune_and_evaluate(real, scratch_model, tmp_path):
+    ft = tmp_path / "ft"
+    train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",
+                str(real / "val.xyz"), "--pretrained", str(scratch_model / "model.ckpt"), "--out-dir", str(ft)])
+    assert json.loads((ft / "training.json").read_text())["pretrained"] == str(scratch_model / "model.ckpt")
+    evaluate.main(["--model", str(ft / "model.ckpt"), "--test", str(real / "test.xyz"), "--out",
+                   str(ft / "metrics.json"), "--run-info", '{"teacher": "t", "n_synth": 12, "n_real": 12, "seed": 0}'])
+    m = json.loads((ft / "metrics.json").read_text())
+    assert m["n_structures"] == 6 and m["teacher"] == "t"
+    # recompute the headline numbers from the predictions file written beside the metrics
+    pred = read(ft / "predictions.xyz", ":")
+    test = read(real / "test.xyz", ":")
+    de = [(p.get_potential_energy() - t.get_potential_energy()) / len(t) for p, t in zip(pred, test)]
+    assert m["energy_rmse_meV_per_atom"] == pytest.approx(1e3 * np.sqrt(np.mean(np.square(de))), rel=1e-6)
+
+
+def test_aggregate_table_and_figure(tmp_path):
+    files = []
+    for teacher_name, n_synth in (("direct", 0), ("gap", 100)):
+        for n_real in (5, 10):
+            for seed in (0, 1):
+                p = tmp_path / f"{teacher_name}-{n_real}-{seed}.json"
+                p.write_text(json.dumps({"study": "s", "teacher": teacher_name, "n_synth": n_synth, "n_real": n_real,
+                                         "seed": seed, "energy_rmse_meV_per_atom": 100.0 / n_real + seed,
+                                         "forces_rmse_eV_per_A": 1.0, "energy_mae_meV_per_atom": 1.0,
+                                         "forces_mae_eV_per_A": 1.0, "n_structures": 3}))
+                files.append(str(p))
+    aggregate.main(["--metrics", *files, "--csv", str(tmp_path / "runs.csv"), "--figure", str(tmp_path / "lc.png")])
+    df = pd.read_csv(tmp_path / "runs.csv")
+    assert len(df) == 8 and set(df["teacher"]) == {"direct", "gap"}
+    assert (tmp_path / "lc.png").read_bytes()[:4] == b"\x89PNG"

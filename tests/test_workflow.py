@@ -1,0 +1,83 @@
+"""The real Snakemake DAG: lint, dry runs of every shipped config, schema errors, an end-to-end run of
+a tiny study (real teacher fit, MD, labelling, NequIP training) and a single-target rerun."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, snakemake
+
+
+def test_lint():
+    proc = snakemake("--lint", check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+@pytest.mark.parametrize("configfile, n_metrics", [
+    ("config/config.yaml", 12),   # (2 N_synth + direct) x 2 N_real x 2 seeds
+    ("config/quick.yaml", 2),
+    ("config/paper.yaml", 8 * 5 * 7),   # (6 N_synth + direct) x 8 N_real x 5 seeds
+])
+def test_dry_run(configfile, n_metrics):
+    proc = snakemake("-n", "--configfile", configfile, "--quiet", "rules")
+    out = proc.stdout + proc.stderr
+    evaluations = [line for line in out.splitlines() if line.strip().startswith(("evaluate_finetuned", "evaluate_direct"))]
+    counts = sum(int(line.split()[-1]) for line in evaluations)
+    assert counts == n_metrics, out[-3000:]
+
+
+def test_schema_error_names_the_key(tmp_path):
+    cfg = (ROOT / "tests/config/tiny.yaml").read_text().replace("n_real: [5]", "n_reall: [5]\nn_real: [5]")
+    (tmp_path / "bad.yaml").write_text(cfg)
+    proc = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
+    assert proc.returncode != 0
+    assert "n_reall" in proc.stderr and "Additional properties are not allowed" in proc.stderr
+
+
+def test_missing_teacher_file_fails_before_any_job(tmp_path):
+    cfg = (ROOT / "tests/config/tiny.yaml").read_text().replace(
+        "pretrain_teachers: [gap-tiny]", "  g17: {kind: gap_xml, path: /nonexistent/gap17.xml}\npretrain_teachers: [g17]")
+    (tmp_path / "bad.yaml").write_text(cfg)
+    proc = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
+    assert proc.returncode != 0 and "teachers.g17.path: /nonexistent/gap17.xml does not exist" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    """Run the whole tiny DAG once in a scratch copy of the repository."""
+    work = tmp_path_factory.mktemp("study")
+    for item in ("Snakefile", "workflow", "scripts", "config", "envs", "data", "tests"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
+    snakemake("--cores", "2", "--configfile", "tests/config/tiny.yaml", cwd=work)
+    return work
+
+
+def test_end_to_end_outputs(tiny_study):
+    out = tiny_study / "results" / "tiny"
+    for rel in ("reference/train_pool.xyz", "reference/test.xyz", "teachers/gap-tiny/teacher.json",
+                "gap-tiny/synthetic_pool.xyz", "gap-tiny/pretrain-8/model.ckpt",
+                "gap-tiny/pretrain-8/finetune-5/seed-0/model.ckpt", "direct/pretrain-0/finetune-5/seed-0/model.ckpt",
+                "learning_curves.png", "runs.csv"):
+        assert (out / rel).stat().st_size > 0, rel
+    df = pd.read_csv(out / "runs.csv")
+    assert sorted(df["teacher"]) == ["direct", "gap-tiny"]
+    assert df["energy_rmse_meV_per_atom"].notna().all() and (df["forces_rmse_eV_per_A"] > 0).all()
+    m = json.loads((out / "gap-tiny/pretrain-8/finetune-5/seed-0/metrics.json").read_text())
+    assert m["training"]["pretrained"].endswith("gap-tiny/pretrain-8/model.ckpt")
+    assert m["n_structures"] == len(open(out / "reference/test.xyz").read().split("Lattice=")) - 1
+    # every log and benchmark file was written
+    assert list((out / "logs").rglob("*.log")) and list((out / "benchmarks").rglob("*.tsv"))
+
+
+def test_rerun_of_one_target_rebuilds_only_it(tiny_study):
+    target = "results/tiny/direct/pretrain-0/finetune-5/seed-0/metrics.json"
+    proc = snakemake("--cores", "1", "--configfile", "tests/config/tiny.yaml", "-f", target, cwd=tiny_study)
+    log = proc.stdout + proc.stderr
+    assert "evaluate_direct" in log
+    for other in ("rule direct:", "rule finetune:", "rule pretrain:", "rule label:", "rule sample:"):
+        assert other not in log, other
+    again = snakemake("--cores", "1", "--configfile", "tests/config/tiny.yaml", "-n", cwd=tiny_study)
+    assert "Nothing to be done" in again.stdout + again.stderr

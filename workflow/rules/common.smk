@@ -1,0 +1,140 @@
+# Shared helpers: experiment grid, paths and per-rule settings derived from the validated config.
+import itertools
+import json
+from pathlib import Path
+
+SCRIPTS = Path(workflow.basedir) / "scripts"
+STUDY = config["study"]
+OUT = f"results/{STUDY}"
+LOGS = f"{OUT}/logs"
+BENCH = f"{OUT}/benchmarks"
+TEACHERS = list(config["pretrain_teachers"])
+RESERVED = {"direct", "teachers", "reference", "synthetic", "logs", "benchmarks"}
+
+
+def check_config():
+    """Cross-field checks the JSON schema cannot express; they fail before any job runs."""
+    for name in TEACHERS:
+        if name not in config["teachers"]:
+            raise ValueError(
+                f"config pretrain_teachers: {name!r} is not defined under `teachers` "
+                f"(defined: {sorted(config['teachers'])})"
+            )
+        if name in RESERVED:
+            raise ValueError(f"config teachers: the name {name!r} is reserved; rename the teacher")
+    spec = config["teachers"]
+    for name in TEACHERS:
+        if spec[name]["kind"] == "gap_xml" and not Path(spec[name]["path"]).is_file():
+            raise ValueError(
+                f"config teachers.{name}.path: {spec[name]['path']} does not exist; "
+                "give the path of the GAP XML file"
+            )
+    ref = config["reference"]
+    if not ref.get("load_atoms"):
+        for f in ref["files"]:
+            if not Path(f).is_file():
+                raise ValueError(
+                    f"config reference.files: {f} does not exist; give extxyz files of the real data"
+                )
+    missing = set(config["elements"]) - set(ref["isolated_atom_energies"])
+    if missing:
+        raise ValueError(
+            f"config reference.isolated_atom_energies: no value for {sorted(missing)}"
+        )
+    if max(config["n_synth"]) < 1 or min(config["n_real"]) < 1:
+        raise ValueError("config n_synth / n_real: sizes must be >= 1")
+
+
+check_config()
+
+
+def grid(section):
+    """(index, density, anneal T, seed) of every trajectory of a sampling section."""
+    points = itertools.product(
+        section["densities"], section["anneal_temperatures"], range(section["repeats"])
+    )
+    return [
+        (i, d, t, section["seed"] + i) for i, (d, t, _) in enumerate(points)
+    ]
+
+
+SAMPLING = {f"{STUDY}/synthetic": config["sampling"]}
+if "reference_build" in config:
+    SAMPLING["reference-build"] = config["reference_build"]["sampling"]
+
+
+def trajectory_files(campaign):
+    return [
+        f"results/{campaign}/md/traj-{i:04d}.xyz" for i, *_ in grid(SAMPLING[campaign])
+    ]
+
+
+def shard_trajectories(campaign, shard, n_shards):
+    return trajectory_files(campaign)[int(shard) :: int(n_shards)]
+
+
+def sampling_settings(wildcards):
+    s = SAMPLING[wildcards.campaign]
+    keys = ("composition", "driver", "timestep_fs", "snapshot_every", "protocol")
+    keys += ("start_min_distance", "filter_min_distance")
+    return json.dumps({k: s[k] for k in keys})
+
+
+def trajectory_args(wildcards):
+    i, d, t, seed = grid(SAMPLING[wildcards.campaign])[int(wildcards.i)]
+    return f"--density {d} --anneal-temperature {t} --seed {seed} --trajectory {i}"
+
+
+def train_settings(stage):
+    """elements, seed, model and training settings of one run; pretraining overrides training."""
+    training = dict(config["training"])
+    if stage == "pretrain":
+        training.update(config["pretraining"])
+    return {
+        "elements": config["elements"],
+        "model": config["model"],
+        "training": training,
+        "finetune": config["finetune"],
+    }
+
+
+def settings_json(stage, seed):
+    return json.dumps(dict(train_settings(stage), seed=int(seed)))
+
+
+def run_info(wildcards, teacher, n_synth):
+    return json.dumps(
+        {
+            "study": STUDY,
+            "teacher": teacher,
+            "n_synth": int(n_synth),
+            "n_real": int(wildcards.n_real),
+            "seed": int(wildcards.seed),
+        }
+    )
+
+
+def all_metrics():
+    pre = expand(
+        f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
+        teacher=TEACHERS,
+        n_synth=config["n_synth"],
+        n_real=config["n_real"],
+        seed=config["seeds"],
+    )
+    direct = expand(
+        f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
+        n_real=config["n_real"],
+        seed=config["seeds"],
+    )
+    return pre + direct
+
+
+wildcard_constraints:
+    n="[0-9]+",
+    n_real="[0-9]+",
+    n_synth="[0-9]+",
+    seed="[0-9]+",
+    i="[0-9]+",
+    k="[0-9]+",
+    teacher="|".join(TEACHERS) if TEACHERS else "^$",

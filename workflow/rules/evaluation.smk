@@ -1,0 +1,61 @@
+# Every final model on the real test set (metrics.json beside the model), then one table + figure.
+
+
+rule evaluate_finetuned:
+    input:
+        model=rules.finetune.output.model,
+        test=rules.prepare_reference.output.test,
+    output:
+        metrics=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
+    params:
+        info=lambda wc: run_info(wc, wc.teacher, wc.n_synth),
+    log:
+        f"{LOGS}/evaluate/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.tsv"
+    threads: config["threads"]["evaluate"]
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {SCRIPTS}/evaluate.py --model {input.model} --test {input.test} --run-info {params.info:q}"
+        " --threads {threads} --out {output.metrics} > {log} 2>&1"
+
+
+rule evaluate_direct:
+    input:
+        model=rules.direct.output.model,
+        test=rules.prepare_reference.output.test,
+    output:
+        metrics=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
+    params:
+        info=lambda wc: run_info(wc, "direct", 0),
+    log:
+        f"{LOGS}/evaluate/direct/finetune-{{n_real}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/direct/finetune-{{n_real}}/seed-{{seed}}.tsv"
+    threads: config["threads"]["evaluate"]
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {SCRIPTS}/evaluate.py --model {input.model} --test {input.test} --run-info {params.info:q}"
+        " --threads {threads} --out {output.metrics} > {log} 2>&1"
+
+
+rule aggregate:
+    input:
+        metrics=all_metrics(),
+    output:
+        csv=f"{OUT}/runs.csv",
+        figure=f"{OUT}/learning_curves.png",
+    params:
+        title=f"study {STUDY}",
+    log:
+        f"{LOGS}/aggregate.log",
+    benchmark:
+        f"{BENCH}/aggregate.tsv"
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python {SCRIPTS}/aggregate.py --metrics {input.metrics} --csv {output.csv}"
+        " --figure {output.figure} --title {params.title:q} > {log} 2>&1"

@@ -1,0 +1,63 @@
+# The teacher labels the synthetic snapshots in shards (separate jobs, each reruns alone), then the
+# shards are merged into one permuted pool and the nested N_synth subsets are cut from it.
+
+
+rule label:
+    input:
+        teacher=rules.teacher.output.teacher,
+        frames=lambda wc: shard_trajectories(
+            f"{STUDY}/synthetic", wc.k, config["labelling"]["n_shards"]
+        ),
+    output:
+        shard=f"{OUT}/{{teacher}}/labels/shard-{{k}}.xyz",
+    log:
+        f"{LOGS}/label/{{teacher}}/shard-{{k}}.log",
+    benchmark:
+        f"{BENCH}/label/{{teacher}}/shard-{{k}}.tsv"
+    threads: 1
+    conda:
+        "../../envs/teacher.yaml"
+    shell:
+        "python {SCRIPTS}/label.py --teacher @{input.teacher} --inputs {input.frames}"
+        " --threads {threads} --out {output.shard} > {log} 2>&1"
+
+
+rule merge_synthetic:
+    input:
+        shards=expand(
+            f"{OUT}/{{{{teacher}}}}/labels/shard-{{k}}.xyz",
+            k=range(config["labelling"]["n_shards"]),
+        ),
+    output:
+        pool=f"{OUT}/{{teacher}}/synthetic_pool.xyz",
+        val=f"{OUT}/{{teacher}}/synthetic_val.xyz",
+    params:
+        n_val=config["n_val_synth"],
+        seed=config["sampling"]["seed"],
+    log:
+        f"{LOGS}/merge_synthetic/{{teacher}}.log",
+    benchmark:
+        f"{BENCH}/merge_synthetic/{{teacher}}.tsv"
+    threads: 1
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python {SCRIPTS}/merge_synthetic.py --inputs {input.shards} --n-val {params.n_val}"
+        " --seed {params.seed} --pool {output.pool} --val {output.val} > {log} 2>&1"
+
+
+rule subset_synthetic:
+    input:
+        pool=rules.merge_synthetic.output.pool,
+    output:
+        subset=f"{OUT}/{{teacher}}/synthetic-{{n}}.xyz",
+    log:
+        f"{LOGS}/subset_synthetic/{{teacher}}/synthetic-{{n}}.log",
+    benchmark:
+        f"{BENCH}/subset_synthetic/{{teacher}}/synthetic-{{n}}.tsv"
+    threads: 1
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python {SCRIPTS}/subset.py --pool {input.pool} --n {wildcards.n} --what n_synth"
+        " --out {output.subset} > {log} 2>&1"

@@ -1,0 +1,124 @@
+# The real ("DFT") data: validated, referenced to isolated atoms, split; nested N_real subsets.
+# reference_build (not part of `all`) remakes the shipped GFN1-xTB carbon set from scratch.
+
+
+rule prepare_reference:
+    input:
+        config["reference"]["files"] if not config["reference"].get("load_atoms") else [],
+    output:
+        train_pool=f"{OUT}/reference/train_pool.xyz",
+        val=f"{OUT}/reference/val.xyz",
+        test=f"{OUT}/reference/test.xyz",
+        summary=f"{OUT}/reference/summary.json",
+    params:
+        settings=json.dumps(config["reference"]),
+        elements=" ".join(config["elements"]),
+    log:
+        f"{LOGS}/prepare_reference.log",
+    benchmark:
+        f"{BENCH}/prepare_reference.tsv"
+    threads: 1
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python {SCRIPTS}/prepare_reference.py --settings {params.settings:q} --elements {params.elements}"
+        " --out-dir {OUT}/reference > {log} 2>&1"
+
+
+rule subset_real:
+    input:
+        pool=rules.prepare_reference.output.train_pool,
+    output:
+        subset=f"{OUT}/reference/train-{{n}}.xyz",
+    log:
+        f"{LOGS}/subset_real/train-{{n}}.log",
+    benchmark:
+        f"{BENCH}/subset_real/train-{{n}}.tsv"
+    threads: 1
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python {SCRIPTS}/subset.py --pool {input.pool} --n {wildcards.n} --what n_real"
+        " --out {output.subset} > {log} 2>&1"
+
+
+if "reference_build" in config:
+
+    rule reference_labeller:
+        output:
+            teacher="results/reference-build/labeller.json",
+        params:
+            spec=json.dumps(config["reference_build"]["labeller"]),
+            elements=" ".join(config["elements"]),
+        log:
+            "results/reference-build/logs/labeller.log",
+        benchmark:
+            "results/reference-build/benchmarks/labeller.tsv"
+        threads: 1
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "python {SCRIPTS}/teacher.py --name reference --spec {params.spec:q} --elements {params.elements}"
+            " --out {output.teacher} > {log} 2>&1"
+
+
+    rule reference_crystals:
+        output:
+            crystals="results/reference-build/md/crystals.xyz",
+        params:
+            settings=json.dumps(config["reference_build"]["crystals"]),
+            seed=config["reference_build"]["sampling"]["seed"],
+        log:
+            "results/reference-build/logs/crystals.log",
+        benchmark:
+            "results/reference-build/benchmarks/crystals.tsv"
+        threads: 1
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "python {SCRIPTS}/crystals.py --settings {params.settings:q} --seed {params.seed}"
+            " --out {output.crystals} > {log} 2>&1"
+
+
+    rule label_reference:
+        input:
+            teacher=rules.reference_labeller.output.teacher,
+            frames=lambda wc: shard_trajectories(
+                "reference-build", wc.k, config["reference_build"]["n_shards"]
+            )
+            + ([rules.reference_crystals.output.crystals] if int(wc.k) == 0 else []),
+        output:
+            shard="results/reference-build/labels/shard-{k}.xyz",
+        log:
+            "results/reference-build/logs/label/shard-{k}.log",
+        benchmark:
+            "results/reference-build/benchmarks/label/shard-{k}.tsv"
+        threads: 1
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "python {SCRIPTS}/label.py --teacher @{input.teacher} --inputs {input.frames}"
+            " --threads {threads} --out {output.shard} > {log} 2>&1"
+
+
+    rule reference_build:
+        input:
+            teacher=rules.reference_labeller.output.teacher,
+            shards=expand(
+                "results/reference-build/labels/shard-{k}.xyz",
+                k=range(config["reference_build"]["n_shards"]),
+            ),
+        output:
+            data=config["reference_build"]["out"],
+        params:
+            test_every=config["reference_build"]["test_every"],
+        log:
+            "results/reference-build/logs/assemble.log",
+        benchmark:
+            "results/reference-build/benchmarks/assemble.tsv"
+        threads: 1
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "python {SCRIPTS}/assemble_reference.py --inputs {input.shards} --teacher @{input.teacher}"
+            " --test-every {params.test_every} --out {output.data} > {log} 2>&1"

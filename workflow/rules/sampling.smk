@@ -1,0 +1,22 @@
+# Synthetic structures: one melt-quench-anneal MD job per (density, anneal T, repeat) grid point.
+# The same rule also makes the trajectories of reference_build.
+
+
+rule sample:
+    output:
+        traj="results/{campaign}/md/traj-{i}.xyz",
+    params:
+        settings=sampling_settings,
+        point=trajectory_args,
+    log:
+        "results/{campaign}/logs/sample/traj-{i}.log",
+    benchmark:
+        "results/{campaign}/benchmarks/sample/traj-{i}.tsv"
+    wildcard_constraints:
+        campaign="|".join(SAMPLING),
+    threads: 1
+    conda:
+        "../../envs/teacher.yaml"
+    shell:
+        "python {SCRIPTS}/sample_md.py --settings {params.settings:q} {params.point}"
+        " --threads {threads} --out {output.traj} > {log} 2>&1"

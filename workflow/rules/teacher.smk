@@ -1,0 +1,30 @@
+# Teachers: fit (gap_fit on the real training pool) or load (a GAP XML file), and measure their
+# isolated atoms; everything downstream reads the resulting teacher.json.
+
+
+rule teacher:
+    input:
+        fit_data=lambda wc: (
+            rules.prepare_reference.output.train_pool
+            if config["teachers"][wc.teacher]["kind"] == "gap_fit"
+            else []
+        ),
+        xml=lambda wc: config["teachers"][wc.teacher].get("path", []),
+    output:
+        teacher=f"{OUT}/teachers/{{teacher}}/teacher.json",
+    params:
+        spec=lambda wc: json.dumps(config["teachers"][wc.teacher]),
+        elements=" ".join(config["elements"]),
+        e0=json.dumps(config["reference"]["isolated_atom_energies"]),
+        fit=lambda wc, input: f"--fit-data {input.fit_data}" if input.fit_data else "",
+    log:
+        f"{LOGS}/teacher/{{teacher}}.log",
+    benchmark:
+        f"{BENCH}/teacher/{{teacher}}.tsv"
+    threads: 1
+    conda:
+        "../../envs/teacher.yaml"
+    shell:
+        "python {SCRIPTS}/teacher.py --name {wildcards.teacher} --spec {params.spec:q}"
+        " --elements {params.elements} {params.fit} --fit-e0 {params.e0:q} --threads {threads}"
+        " --out {output.teacher} > {log} 2>&1"

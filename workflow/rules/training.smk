@@ -1,0 +1,75 @@
+# NequIP: pre-training on N_synth synthetic structures, fine-tuning of every pre-trained model on
+# every N_real subset and seed, and the direct (no pre-training) baseline. Same recipe throughout.
+
+
+rule pretrain:
+    input:
+        train=rules.subset_synthetic.output.subset.replace("{n}", "{n_synth}"),
+        val=rules.merge_synthetic.output.val,
+    output:
+        model=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/model.ckpt",
+        summary=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/training.json",
+    params:
+        settings=settings_json("pretrain", config["pretrain_seed"]),
+        out_dir=lambda wc, output: Path(output.model).parent,
+    log:
+        f"{LOGS}/pretrain/{{teacher}}/pretrain-{{n_synth}}.log",
+    benchmark:
+        f"{BENCH}/pretrain/{{teacher}}/pretrain-{{n_synth}}.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1 if config["gpu"] else 0,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {SCRIPTS}/train.py --settings {params.settings:q} --train {input.train} --val {input.val}"
+        " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule finetune:
+    input:
+        pretrained=rules.pretrain.output.model,
+        train=rules.subset_real.output.subset.replace("{n}", "{n_real}"),
+        val=rules.prepare_reference.output.val,
+    output:
+        model=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/model.ckpt",
+        summary=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/training.json",
+    params:
+        settings=lambda wc: settings_json("finetune", wc.seed),
+        out_dir=lambda wc, output: Path(output.model).parent,
+    log:
+        f"{LOGS}/finetune/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/finetune/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1 if config["gpu"] else 0,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {SCRIPTS}/train.py --settings {params.settings:q} --train {input.train} --val {input.val}"
+        " --pretrained {input.pretrained} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule direct:
+    input:
+        train=rules.subset_real.output.subset.replace("{n}", "{n_real}"),
+        val=rules.prepare_reference.output.val,
+    output:
+        model=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/model.ckpt",
+        summary=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/training.json",
+    params:
+        settings=lambda wc: settings_json("direct", wc.seed),
+        out_dir=lambda wc, output: Path(output.model).parent,
+    log:
+        f"{LOGS}/direct/finetune-{{n_real}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/direct/finetune-{{n_real}}/seed-{{seed}}.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1 if config["gpu"] else 0,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {SCRIPTS}/train.py --settings {params.settings:q} --train {input.train} --val {input.val}"
+        " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
