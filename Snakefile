@@ -10,7 +10,11 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# A study config is complete by itself: with --configfile the default is not merged underneath it.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
+
 
 
 validate(config, schema="workflow/schemas/config.schema.yaml")

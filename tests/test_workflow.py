@@ -20,8 +20,16 @@ def test_lint():
     ("config/quick.yaml", 2),
     ("config/paper.yaml", 8 * 5 * 7),   # (6 N_synth + direct) x 8 N_real x 5 seeds
 ])
-def test_dry_run(configfile, n_metrics):
-    proc = snakemake("-n", "--configfile", configfile, "--quiet", "rules")
+def test_dry_run(configfile, n_metrics, tmp_path):
+    if configfile.endswith("paper.yaml"):
+        # the paper's data and potential are the user's files; empty stand-ins are enough for a dry run
+        text = (ROOT / configfile).read_text().replace("data/external/", f"{tmp_path}/")
+        for name in ("C-GAP-17.extxyz", "gap17/gap17.xml"):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).touch()
+        configfile = tmp_path / "paper.yaml"
+        configfile.write_text(text)
+    proc = snakemake("-n", "--configfile", str(configfile), "--quiet", "rules")
     out = proc.stdout + proc.stderr
     evaluations = [line for line in out.splitlines() if line.strip().startswith(("evaluate_finetuned", "evaluate_direct"))]
     counts = sum(int(line.split()[-1]) for line in evaluations)
@@ -79,5 +87,9 @@ def test_rerun_of_one_target_rebuilds_only_it(tiny_study):
     assert "evaluate_direct" in log
     for other in ("rule direct:", "rule finetune:", "rule pretrain:", "rule label:", "rule sample:"):
         assert other not in log, other
-    again = snakemake("--cores", "1", "--configfile", "tests/config/tiny.yaml", "-n", cwd=tiny_study)
-    assert "Nothing to be done" in again.stdout + again.stderr
+    # only the aggregation downstream of the rerun target is now out of date
+    again = snakemake("--cores", "1", "--configfile", "tests/config/tiny.yaml", "-n", "--quiet", "rules",
+                      cwd=tiny_study)
+    pending = {line.split()[0] for line in (again.stdout + again.stderr).splitlines()
+               if line.strip() and line.split()[-1].isdigit() and line.split()[0] not in ("total", "job")}
+    assert pending <= {"aggregate", "all"}, pending

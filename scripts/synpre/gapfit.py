@@ -34,6 +34,7 @@ def fit_gap(train_file: Path, workdir: Path, settings: dict, e0: dict[str, float
     Labels are copied into plain info/array keys that gap_fit reads; energies are absolute
     (referenced label + isolated-atom sum), because gap_fit adds ``e0`` back itself.
     """
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     frames = []
     fit_max = settings.get("fit_max")

@@ -1,5 +1,6 @@
 # Shared helpers: experiment grid, paths and per-rule settings derived from the validated config.
 import itertools
+import os
 import json
 from pathlib import Path
 
@@ -10,6 +11,11 @@ LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
 TEACHERS = list(config["pretrain_teachers"])
 RESERVED = {"direct", "teachers", "reference", "synthetic", "logs", "benchmarks"}
+
+
+def script_path(name):
+    """The script's path relative to the working directory: moving the checkout reruns nothing."""
+    return os.path.relpath(SCRIPTS / name)
 
 
 def check_config():

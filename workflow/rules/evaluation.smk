@@ -8,6 +8,7 @@ rule evaluate_finetuned:
     output:
         metrics=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
     params:
+        script=script_path("evaluate.py"),
         info=lambda wc: run_info(wc, wc.teacher, wc.n_synth),
     log:
         f"{LOGS}/evaluate/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.log",
@@ -17,7 +18,7 @@ rule evaluate_finetuned:
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {SCRIPTS}/evaluate.py --model {input.model} --test {input.test} --run-info {params.info:q}"
+        "python {params.script} --model {input.model} --test {input.test} --run-info {params.info:q}"
         " --threads {threads} --out {output.metrics} > {log} 2>&1"
 
 
@@ -28,6 +29,7 @@ rule evaluate_direct:
     output:
         metrics=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
     params:
+        script=script_path("evaluate.py"),
         info=lambda wc: run_info(wc, "direct", 0),
     log:
         f"{LOGS}/evaluate/direct/finetune-{{n_real}}/seed-{{seed}}.log",
@@ -37,7 +39,7 @@ rule evaluate_direct:
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {SCRIPTS}/evaluate.py --model {input.model} --test {input.test} --run-info {params.info:q}"
+        "python {params.script} --model {input.model} --test {input.test} --run-info {params.info:q}"
         " --threads {threads} --out {output.metrics} > {log} 2>&1"
 
 
@@ -48,6 +50,7 @@ rule aggregate:
         csv=f"{OUT}/runs.csv",
         figure=f"{OUT}/learning_curves.png",
     params:
+        script=script_path("aggregate.py"),
         title=f"study {STUDY}",
     log:
         f"{LOGS}/aggregate.log",
@@ -57,5 +60,5 @@ rule aggregate:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python {SCRIPTS}/aggregate.py --metrics {input.metrics} --csv {output.csv}"
+        "python {params.script} --metrics {input.metrics} --csv {output.csv}"
         " --figure {output.figure} --title {params.title:q} > {log} 2>&1"

@@ -10,6 +10,8 @@ rule label:
         ),
     output:
         shard=f"{OUT}/{{teacher}}/labels/shard-{{k}}.xyz",
+    params:
+        script=script_path("label.py"),
     log:
         f"{LOGS}/label/{{teacher}}/shard-{{k}}.log",
     benchmark:
@@ -18,7 +20,7 @@ rule label:
     conda:
         "../../envs/teacher.yaml"
     shell:
-        "python {SCRIPTS}/label.py --teacher @{input.teacher} --inputs {input.frames}"
+        "python {params.script} --teacher @{input.teacher} --inputs {input.frames}"
         " --threads {threads} --out {output.shard} > {log} 2>&1"
 
 
@@ -32,6 +34,7 @@ rule merge_synthetic:
         pool=f"{OUT}/{{teacher}}/synthetic_pool.xyz",
         val=f"{OUT}/{{teacher}}/synthetic_val.xyz",
     params:
+        script=script_path("merge_synthetic.py"),
         n_val=config["n_val_synth"],
         seed=config["sampling"]["seed"],
     log:
@@ -42,7 +45,7 @@ rule merge_synthetic:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python {SCRIPTS}/merge_synthetic.py --inputs {input.shards} --n-val {params.n_val}"
+        "python {params.script} --inputs {input.shards} --n-val {params.n_val}"
         " --seed {params.seed} --pool {output.pool} --val {output.val} > {log} 2>&1"
 
 
@@ -51,6 +54,8 @@ rule subset_synthetic:
         pool=rules.merge_synthetic.output.pool,
     output:
         subset=f"{OUT}/{{teacher}}/synthetic-{{n}}.xyz",
+    params:
+        script=script_path("subset.py"),
     log:
         f"{LOGS}/subset_synthetic/{{teacher}}/synthetic-{{n}}.log",
     benchmark:
@@ -59,5 +64,5 @@ rule subset_synthetic:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python {SCRIPTS}/subset.py --pool {input.pool} --n {wildcards.n} --what n_synth"
+        "python {params.script} --pool {input.pool} --n {wildcards.n} --what n_synth"
         " --out {output.subset} > {log} 2>&1"

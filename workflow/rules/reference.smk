@@ -11,8 +11,10 @@ rule prepare_reference:
         test=f"{OUT}/reference/test.xyz",
         summary=f"{OUT}/reference/summary.json",
     params:
+        script=script_path("prepare_reference.py"),
         settings=json.dumps(config["reference"]),
         elements=" ".join(config["elements"]),
+        out_dir=lambda wc, output: Path(output.summary).parent,
     log:
         f"{LOGS}/prepare_reference.log",
     benchmark:
@@ -21,8 +23,8 @@ rule prepare_reference:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python {SCRIPTS}/prepare_reference.py --settings {params.settings:q} --elements {params.elements}"
-        " --out-dir {OUT}/reference > {log} 2>&1"
+        "python {params.script} --settings {params.settings:q} --elements {params.elements}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule subset_real:
@@ -30,6 +32,8 @@ rule subset_real:
         pool=rules.prepare_reference.output.train_pool,
     output:
         subset=f"{OUT}/reference/train-{{n}}.xyz",
+    params:
+        script=script_path("subset.py"),
     log:
         f"{LOGS}/subset_real/train-{{n}}.log",
     benchmark:
@@ -38,7 +42,7 @@ rule subset_real:
     conda:
         "../../envs/data.yaml"
     shell:
-        "python {SCRIPTS}/subset.py --pool {input.pool} --n {wildcards.n} --what n_real"
+        "python {params.script} --pool {input.pool} --n {wildcards.n} --what n_real"
         " --out {output.subset} > {log} 2>&1"
 
 
@@ -48,6 +52,7 @@ if "reference_build" in config:
         output:
             teacher="results/reference-build/labeller.json",
         params:
+            script=script_path("teacher.py"),
             spec=json.dumps(config["reference_build"]["labeller"]),
             elements=" ".join(config["elements"]),
         log:
@@ -58,7 +63,7 @@ if "reference_build" in config:
         conda:
             "../../envs/data.yaml"
         shell:
-            "python {SCRIPTS}/teacher.py --name reference --spec {params.spec:q} --elements {params.elements}"
+            "python {params.script} --name reference --spec {params.spec:q} --elements {params.elements}"
             " --out {output.teacher} > {log} 2>&1"
 
 
@@ -66,6 +71,7 @@ if "reference_build" in config:
         output:
             crystals="results/reference-build/md/crystals.xyz",
         params:
+            script=script_path("crystals.py"),
             settings=json.dumps(config["reference_build"]["crystals"]),
             seed=config["reference_build"]["sampling"]["seed"],
         log:
@@ -76,7 +82,7 @@ if "reference_build" in config:
         conda:
             "../../envs/data.yaml"
         shell:
-            "python {SCRIPTS}/crystals.py --settings {params.settings:q} --seed {params.seed}"
+            "python {params.script} --settings {params.settings:q} --seed {params.seed}"
             " --out {output.crystals} > {log} 2>&1"
 
 
@@ -89,6 +95,8 @@ if "reference_build" in config:
             + ([rules.reference_crystals.output.crystals] if int(wc.k) == 0 else []),
         output:
             shard="results/reference-build/labels/shard-{k}.xyz",
+        params:
+            script=script_path("label.py"),
         log:
             "results/reference-build/logs/label/shard-{k}.log",
         benchmark:
@@ -97,7 +105,7 @@ if "reference_build" in config:
         conda:
             "../../envs/data.yaml"
         shell:
-            "python {SCRIPTS}/label.py --teacher @{input.teacher} --inputs {input.frames}"
+            "python {params.script} --teacher @{input.teacher} --inputs {input.frames}"
             " --threads {threads} --out {output.shard} > {log} 2>&1"
 
 
@@ -111,6 +119,7 @@ if "reference_build" in config:
         output:
             data=config["reference_build"]["out"],
         params:
+            script=script_path("assemble_reference.py"),
             test_every=config["reference_build"]["test_every"],
         log:
             "results/reference-build/logs/assemble.log",
@@ -120,5 +129,5 @@ if "reference_build" in config:
         conda:
             "../../envs/data.yaml"
         shell:
-            "python {SCRIPTS}/assemble_reference.py --inputs {input.shards} --teacher @{input.teacher}"
+            "python {params.script} --inputs {input.shards} --teacher @{input.teacher}"
             " --test-every {params.test_every} --out {output.data} > {log} 2>&1"

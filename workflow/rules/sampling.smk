@@ -6,6 +6,7 @@ rule sample:
     output:
         traj="results/{campaign}/md/traj-{i}.xyz",
     params:
+        script=script_path("sample_md.py"),
         settings=sampling_settings,
         point=trajectory_args,
     log:
@@ -18,5 +19,5 @@ rule sample:
     conda:
         "../../envs/teacher.yaml"
     shell:
-        "python {SCRIPTS}/sample_md.py --settings {params.settings:q} {params.point}"
+        "python {params.script} --settings {params.settings:q} {params.point}"
         " --threads {threads} --out {output.traj} > {log} 2>&1"

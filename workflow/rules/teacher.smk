@@ -13,6 +13,7 @@ rule teacher:
     output:
         teacher=f"{OUT}/teachers/{{teacher}}/teacher.json",
     params:
+        script=script_path("teacher.py"),
         spec=lambda wc: json.dumps(config["teachers"][wc.teacher]),
         elements=" ".join(config["elements"]),
         e0=json.dumps(config["reference"]["isolated_atom_energies"]),
@@ -25,6 +26,6 @@ rule teacher:
     conda:
         "../../envs/teacher.yaml"
     shell:
-        "python {SCRIPTS}/teacher.py --name {wildcards.teacher} --spec {params.spec:q}"
+        "python {params.script} --name {wildcards.teacher} --spec {params.spec:q}"
         " --elements {params.elements} {params.fit} --fit-e0 {params.e0:q} --threads {threads}"
         " --out {output.teacher} > {log} 2>&1"

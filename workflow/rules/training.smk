@@ -10,6 +10,7 @@ rule pretrain:
         model=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/model.ckpt",
         summary=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/training.json",
     params:
+        script=script_path("train.py"),
         settings=settings_json("pretrain", config["pretrain_seed"]),
         out_dir=lambda wc, output: Path(output.model).parent,
     log:
@@ -22,7 +23,7 @@ rule pretrain:
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {SCRIPTS}/train.py --settings {params.settings:q} --train {input.train} --val {input.val}"
+        "python {params.script} --settings {params.settings:q} --train {input.train} --val {input.val}"
         " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
 
@@ -35,6 +36,7 @@ rule finetune:
         model=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/model.ckpt",
         summary=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/training.json",
     params:
+        script=script_path("train.py"),
         settings=lambda wc: settings_json("finetune", wc.seed),
         out_dir=lambda wc, output: Path(output.model).parent,
     log:
@@ -47,7 +49,7 @@ rule finetune:
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {SCRIPTS}/train.py --settings {params.settings:q} --train {input.train} --val {input.val}"
+        "python {params.script} --settings {params.settings:q} --train {input.train} --val {input.val}"
         " --pretrained {input.pretrained} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
 
@@ -59,6 +61,7 @@ rule direct:
         model=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/model.ckpt",
         summary=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/training.json",
     params:
+        script=script_path("train.py"),
         settings=lambda wc: settings_json("direct", wc.seed),
         out_dir=lambda wc, output: Path(output.model).parent,
     log:
@@ -71,5 +74,5 @@ rule direct:
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {SCRIPTS}/train.py --settings {params.settings:q} --train {input.train} --val {input.val}"
+        "python {params.script} --settings {params.settings:q} --train {input.train} --val {input.val}"
         " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"

@@ -1,0 +1,64 @@
+#!/usr/bin/env python
+"""Benchmark: wall time of a whole study from nothing (all of results/<study>/ removed first).
+
+Prints the machine, the date, the command, the total wall time and the per-rule time from the
+benchmark TSVs that every rule writes. Not a test: run it by hand and copy the table into the README.
+
+  python bench/study_walltime.py --configfile config/quick.yaml --cores 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--keep", action="store_true", help="do not delete existing results first")
+    args = p.parse_args()
+    study = yaml.safe_load((ROOT / args.configfile).read_text())["study"]
+    out = ROOT / "results" / study
+    if out.exists() and not args.keep:
+        shutil.rmtree(out)
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile", args.configfile]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env)
+    wall = time.perf_counter() - t0
+    rows = []
+    for tsv in (out / "benchmarks").rglob("*.tsv"):
+        rule = tsv.relative_to(out / "benchmarks").parts[0].removesuffix(".tsv")
+        b = pd.read_csv(tsv, sep="\t")
+        rows.append({"rule": rule, "seconds": float(b["s"].iloc[0]), "max_rss_MB": float(b["max_rss"].iloc[0])})
+    per_rule = pd.DataFrame(rows).groupby("rule").agg(jobs=("seconds", "size"), total_s=("seconds", "sum"),
+                                                      max_s=("seconds", "max"), max_rss_MB=("max_rss_MB", "max"))
+    print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
+          f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"command: {' '.join(['snakemake'] + cmd[3:])}  (exit {proc.returncode})")
+    print(f"wall time: {wall / 60:.1f} min ({wall:.0f} s); job time summed over rules: "
+          f"{per_rule['total_s'].sum() / 60:.1f} min")
+    print(per_rule.round(1).to_string())
+    if (out / "runs.csv").exists():
+        df = pd.read_csv(out / "runs.csv")
+        print(df.groupby(["teacher", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
+              .agg(["mean", "std"]).round(3).to_string())
+    sys.exit(proc.returncode)
+
+
+if __name__ == "__main__":
+    main()
