@@ -41,8 +41,11 @@ def main() -> None:
     proc = subprocess.run(cmd, cwd=ROOT, env=env)
     wall = time.perf_counter() - t0
     rows = []
-    for tsv in (out / "benchmarks").rglob("*.tsv"):
-        rule = tsv.relative_to(out / "benchmarks").parts[0].removesuffix(".tsv")
+    for tsv in out.rglob("*.tsv"):
+        parts = tsv.relative_to(out).parts
+        if "benchmarks" not in parts[:-1]:
+            continue
+        rule = parts[parts.index("benchmarks") + 1].removesuffix(".tsv")
         b = pd.read_csv(tsv, sep="\t")
         rows.append({"rule": rule, "seconds": float(b["s"].iloc[0]), "max_rss_MB": float(b["max_rss"].iloc[0])})
     per_rule = pd.DataFrame(rows).groupby("rule").agg(jobs=("seconds", "size"), total_s=("seconds", "sum"),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from synpre.atomic import write_json
 from synpre.cli import fail, json_arg, parser, setup_logging
-from synpre.teachers import TeacherError, isolated_atom_energy, make_calculator
+from synpre.teachers import TeacherError, check_gap_loads, isolated_atom_energy, make_calculator
 from synpre.threads import limit_threads
 
 
@@ -43,6 +43,8 @@ def main(argv=None) -> None:
             xml = fit_gap(Path(args.fit_data), Path(args.out).parent / "gap", spec["gap"], args.fit_e0, log)
             spec = {"name": args.name, "kind": "gap_xml", "path": str(xml), "fitted": True,
                     "fit_data": args.fit_data, "gap": spec["gap"]}
+        if spec["kind"] == "gap_xml":
+            check_gap_loads(spec)
         if spec["kind"] == "lammps":
             spec["species"] = args.elements
         calc = make_calculator(spec)

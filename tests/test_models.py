@@ -72,22 +72,49 @@ def test_missing_gap_file(tmp_path, capsys):
     assert "teachers.g17.path: GAP file nowhere/gap17.xml does not exist" in capsys.readouterr().err
 
 
-def test_gap_fit_teacher_labels_consistently(real, tmp_path):
+@pytest.fixture(scope="module")
+def fitted_gap(real, tmp_path_factory):
+    """A small GAP fitted by the teacher script (kind gap_fit) on the real slice."""
     gap = {"fit_max": 8, "cutoff": 3.7, "sigma": {"energy": 0.005, "forces": 0.3},
            "two_body": {"delta": 5.0, "n_sparse": 10},
            "soap": {"l_max": 2, "n_max": 3, "atom_sigma": 0.5, "zeta": 2, "delta": 0.5, "n_sparse": 20,
                     "cutoff_transition_width": 0.5}}
-    out = tmp_path / "gap" / "teacher.json"
+    out = tmp_path_factory.mktemp("gap") / "teacher.json"
     teacher.main(["--name", "gapt", "--spec", json.dumps({"kind": "gap_fit", "gap": gap}), "--elements", "C",
                   "--fit-data", str(real / "train_pool.xyz"), "--fit-e0", '{"C": -47.37872264431578}',
                   "--out", str(out)])
-    spec = json.loads(out.read_text())
+    return out
+
+
+def test_gap_fit_teacher_labels_consistently(real, fitted_gap, tmp_path):
+    spec = json.loads(fitted_gap.read_text())
     assert spec["kind"] == "gap_xml" and spec["fitted"] and np.isfinite(spec["isolated_atom_energies"]["C"])
-    label.main(["--teacher", f"@{out}", "--inputs", str(real / "val.xyz"), "--out", str(tmp_path / "lab.xyz")])
+    label.main(["--teacher", f"@{fitted_gap}", "--inputs", str(real / "val.xyz"), "--out", str(tmp_path / "lab.xyz")])
     lab, ref = read(tmp_path / "lab.xyz", ":"), read(real / "val.xyz", ":")
     f_err = np.sqrt(np.mean(np.concatenate([(a.get_forces() - b.get_forces()).ravel() for a, b in zip(lab, ref)]) ** 2))
     f_rms = np.sqrt(np.mean(np.concatenate([b.get_forces().ravel() for b in ref]) ** 2))
     assert f_err < f_rms  # a fitted teacher, however small, predicts better than zero forces
+    e0 = spec["isolated_atom_energies"]["C"]
+    assert lab[0].get_potential_energy() == pytest.approx(lab[0].calc.results["energy"])
+    assert lab[0].info["teacher"] == "gapt" and abs(e0) > 1
+
+
+def test_gap_xml_teacher_by_path(fitted_gap, tmp_path):
+    """How a user plugs in C-GAP-17: kind gap_xml with the path of an XML file (here one gap_fit wrote)."""
+    fitted = json.loads(fitted_gap.read_text())
+    teacher.main(["--name", "mygap", "--spec", json.dumps({"kind": "gap_xml", "path": fitted["path"]}),
+                  "--elements", "C", "--out", str(tmp_path / "t.json")])
+    spec = json.loads((tmp_path / "t.json").read_text())
+    assert spec["kind"] == "gap_xml" and spec["path"] == fitted["path"]
+    assert spec["isolated_atom_energies"]["C"] == pytest.approx(fitted["isolated_atom_energies"]["C"])
+
+
+def test_unloadable_gap_file(tmp_path, capsys):
+    (tmp_path / "broken.xml").write_text("<GAP_params> not really")
+    with pytest.raises(SystemExit):
+        teacher.main(["--name", "g", "--spec", json.dumps({"kind": "gap_xml", "path": str(tmp_path / "broken.xml")}),
+                      "--elements", "C", "--out", str(tmp_path / "t.json")])
+    assert "teachers.g.path" in capsys.readouterr().err and not (tmp_path / "t.json").exists()
 
 
 def test_generated_nequip_config_shapes():

@@ -80,6 +80,18 @@ def test_end_to_end_outputs(tiny_study):
     assert list((out / "logs").rglob("*.log")) and list((out / "benchmarks").rglob("*.tsv"))
 
 
+def test_reference_build_remakes_a_reference_set(tiny_study):
+    snakemake("--cores", "2", "--configfile", "tests/config/tiny.yaml", "reference_build", cwd=tiny_study)
+    from ase.io import read
+
+    frames = read(tiny_study / "results/tiny/reference-build.extxyz.gz", ":")
+    assert len(frames) == 4  # 2 trajectories x 1 anneal snapshot + 1 diamond + 1 graphite
+    assert {a.info["split"] for a in frames} == {"train", "test"}
+    assert {a.info["config_type"] for a in frames} == {"amorphous", "diamond", "graphite"}
+    # total GFN1-xTB energies, like a DFT file: about -57 eV/atom for carbon
+    assert all(-59 < a.get_potential_energy() / len(a) < -55 for a in frames)
+
+
 def test_rerun_of_one_target_rebuilds_only_it(tiny_study):
     target = "results/tiny/direct/pretrain-0/finetune-5/seed-0/metrics.json"
     proc = snakemake("--cores", "1", "--configfile", "tests/config/tiny.yaml", "-f", target, cwd=tiny_study)

@@ -57,6 +57,30 @@ def make_calculator(spec: dict):
     raise TeacherError(f"teachers.{name}.kind: unknown teacher kind {kind!r}; use one of {', '.join(KINDS)}")
 
 
+def check_gap_loads(spec: dict) -> None:
+    """Load a GAP XML in a child process first: quippy's Fortran parser ends the whole process (with
+    exit status 0) on a malformed file, which would otherwise look like a silent success."""
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+
+    name, path = spec.get("name", "?"), Path(spec["path"])
+    if not path.is_file():
+        make_calculator(spec)  # raises the missing-file error
+    try:
+        ET.parse(path)
+    except ET.ParseError as exc:
+        raise TeacherError(f"teachers.{name}.path: {path} is not well-formed XML ({exc}); "
+                           "give the GAP's .xml file as written by gap_fit") from exc
+    probe = ("from quippy.potential import Potential; "
+             f"Potential(param_filename={str(path)!r}); print('GAP-LOADED')")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    if "GAP-LOADED" not in proc.stdout:
+        detail = (proc.stderr + proc.stdout).strip().splitlines()[-3:]
+        raise TeacherError(f"teachers.{name}.path: quippy could not load {path} ({' / '.join(detail)}); check "
+                           "that it is a GAP XML file with its .sparseX files beside it")
+
+
 def isolated_atom_energy(calculator, symbol: str, kind: str, box: float = 20.0) -> float:
     """Energy of one atom alone, as the paper references every label source: 20 A of vacuum.
 

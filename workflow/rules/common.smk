@@ -1,10 +1,13 @@
 # Shared helpers: experiment grid, paths and per-rule settings derived from the validated config.
 import itertools
 import os
+import sys
 import json
 from pathlib import Path
 
 SCRIPTS = Path(workflow.basedir) / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+from synpre.sampling import mqa_stages
 STUDY = config["study"]
 OUT = f"results/{STUDY}"
 LOGS = f"{OUT}/logs"
@@ -47,8 +50,24 @@ def check_config():
         raise ValueError(
             f"config reference.isolated_atom_energies: no value for {sorted(missing)}"
         )
-    if max(config["n_synth"]) < 1 or min(config["n_real"]) < 1:
-        raise ValueError("config n_synth / n_real: sizes must be >= 1")
+    most = max_synthetic(config["sampling"])
+    if max(config["n_synth"]) + config["n_val_synth"] > most:
+        raise ValueError(
+            f"config n_synth: {max(config['n_synth'])} (+ n_val_synth={config['n_val_synth']}) is more "
+            f"than the {most} snapshots the sampling grid can make; enlarge sampling (densities, "
+            "anneal_temperatures, repeats, protocol steps) or lower n_synth"
+        )
+
+
+def max_synthetic(s):
+    """Snapshots the sampling grid yields if no frame is dropped."""
+    per_traj = sum(
+        st.steps // s["snapshot_every"]
+        for st in mqa_stages(s["protocol"], 1.0)
+        if st.record
+    )
+    n_traj = len(s["densities"]) * len(s["anneal_temperatures"]) * s["repeats"]
+    return n_traj * per_traj
 
 
 check_config()

@@ -15,6 +15,7 @@ rule prepare_reference:
         settings=json.dumps(config["reference"]),
         elements=" ".join(config["elements"]),
         out_dir=lambda wc, output: Path(output.summary).parent,
+        n_real_max=max(config["n_real"]),
     log:
         f"{LOGS}/prepare_reference.log",
     benchmark:
@@ -24,7 +25,7 @@ rule prepare_reference:
         "../../envs/data.yaml"
     shell:
         "python {params.script} --settings {params.settings:q} --elements {params.elements}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        " --n-real-max {params.n_real_max} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule subset_real:

@@ -6,6 +6,8 @@ rule pretrain:
     input:
         train=rules.subset_synthetic.output.subset.replace("{n}", "{n_synth}"),
         val=rules.merge_synthetic.output.val,
+        # the real data are validated before any training job starts, whatever the teacher
+        reference=rules.prepare_reference.output.summary,
     output:
         model=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/model.ckpt",
         summary=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/training.json",
