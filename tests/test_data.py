@@ -140,6 +140,35 @@ def test_prepare_honours_split_key_and_filter(tmp_path):
     assert [a.info["index"] for a in again["train_pool"]] == [a.info["index"] for a in parts["train_pool"]]
 
 
+def test_load_atoms_dataset_from_a_local_cache(tmp_path):
+    """A load-atoms dataset id read offline from a filled cache root (database entry + processed file)."""
+    from load_atoms.atoms_dataset import InMemoryAtomsDataset
+    from load_atoms.database.database_entry import DatabaseEntry
+
+    entry = {"name": "MY-C", "year": 2026, "description": "test", "category": "Potential Fitting",
+             "format": "memory"}
+    (tmp_path / "database-entries").mkdir()
+    (tmp_path / "database-entries" / "MY-C.yaml").write_text(json.dumps(entry))
+    frames = labelled(8)
+    for a in frames:  # load-atoms stores labels as plain info/arrays, not in a calculator
+        e, f = a.get_potential_energy(), a.get_forces()
+        a.calc = None
+        a.info["energy"], a.arrays["forces"] = e, f
+    InMemoryAtomsDataset.save(tmp_path / "MY-C.pkl", frames, DatabaseEntry(**entry))
+    settings = reference_settings("unused")
+    settings.update(files=[], load_atoms={"id": "MY-C", "root": str(tmp_path)})
+    parts = prepare(settings, ["C"])
+    assert sum(len(p) for p in parts.values()) == 8
+    assert parts["test"][0].info["source"] == "load-atoms:MY-C"
+
+
+def test_load_atoms_unknown_id_is_clear(tmp_path):
+    settings = reference_settings("unused")
+    settings.update(files=[], load_atoms={"id": "NOT-CACHED", "root": str(tmp_path)})
+    with pytest.raises(DatasetError, match="reference.load_atoms: dataset 'NOT-CACHED' not found"):
+        prepare(settings, ["C"])
+
+
 def test_prepare_random_split_without_key(tmp_path):
     write(tmp_path / "d.xyz", labelled(20))
     parts = prepare(reference_settings(tmp_path / "d.xyz"), ["C"])
