@@ -16,6 +16,7 @@ rule label:
         f"{LOGS}/label/{{teacher}}/shard-{{k}}.log",
     benchmark:
         f"{BENCH}/label/{{teacher}}/shard-{{k}}.tsv"
+    priority: 40
     threads: 1
     conda:
         "../../envs/teacher.yaml"
@@ -41,6 +42,7 @@ rule merge_synthetic:
         f"{LOGS}/merge_synthetic/{{teacher}}.log",
     benchmark:
         f"{BENCH}/merge_synthetic/{{teacher}}.tsv"
+    priority: 40
     threads: 1
     conda:
         "../../envs/data.yaml"
@@ -60,6 +62,7 @@ rule subset_synthetic:
         f"{LOGS}/subset_synthetic/{{teacher}}/synthetic-{{n}}.log",
     benchmark:
         f"{BENCH}/subset_synthetic/{{teacher}}/synthetic-{{n}}.tsv"
+    priority: 40
     threads: 1
     conda:
         "../../envs/data.yaml"

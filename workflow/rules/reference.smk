@@ -20,6 +20,7 @@ rule prepare_reference:
         f"{LOGS}/prepare_reference.log",
     benchmark:
         f"{BENCH}/prepare_reference.tsv"
+    priority: 60  # everything waits for it; the GAP fit on the critical path next
     threads: 1
     conda:
         "../../envs/data.yaml"

@@ -15,6 +15,7 @@ rule sample:
         "results/{campaign}/benchmarks/sample/traj-{i}.tsv"
     wildcard_constraints:
         campaign="|".join(SAMPLING),
+    priority: 20
     threads: 1
     conda:
         "../../envs/teacher.yaml"

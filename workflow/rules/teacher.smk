@@ -22,6 +22,7 @@ rule teacher:
         f"{LOGS}/teacher/{{teacher}}.log",
     benchmark:
         f"{BENCH}/teacher/{{teacher}}.tsv"
+    priority: 50
     threads: 1
     conda:
         "../../envs/teacher.yaml"

@@ -19,6 +19,7 @@ rule pretrain:
         f"{LOGS}/pretrain/{{teacher}}/pretrain-{{n_synth}}.log",
     benchmark:
         f"{BENCH}/pretrain/{{teacher}}/pretrain-{{n_synth}}.tsv"
+    priority: 30
     threads: config["threads"]["train"]
     resources:
         gpu=1 if config["gpu"] else 0,
