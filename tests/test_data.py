@@ -192,6 +192,14 @@ def test_prepare_reference_cli_fails_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "out" / "train_pool.xyz").exists()
 
 
+def test_n_real_larger_than_pool_fails_in_preparation(tmp_path, capsys):
+    write(tmp_path / "d.xyz", labelled(12))
+    with pytest.raises(SystemExit):
+        prepare_reference.main(["--settings", json.dumps(reference_settings(tmp_path / "d.xyz")), "--elements", "C",
+                                "--n-real-max", "800", "--out-dir", str(tmp_path / "out")])
+    assert "n_real=800 is larger than the training pool: 7 structures" in capsys.readouterr().err
+
+
 def test_subsets_are_nested_prefixes(tmp_path):
     write(tmp_path / "pool.xyz", labelled(6))
     for n in (2, 4):
