@@ -46,9 +46,17 @@ def learning_curves(df: pd.DataFrame, out_png: str, title: str = "") -> None:
         for ax, col in zip(axes, VALUES[:2]):
             ax.errorbar(g["n_real"], g[(col, "mean")], yerr=g[(col, "std")].fillna(0), capsize=3,
                         label=curve_label(teacher, int(n_synth)), **style)
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     for ax, ylabel in zip(axes, ["energy RMSE (meV/atom)", "force RMSE (eV/Å)"]):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(sorted(df["n_real"].unique()))
+        # plain numbers (not 4x10^2) on the log axes; y spans little, so its minor ticks are labelled
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(ScalarFormatter())
         ax.set_xlabel("number of real training structures")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
