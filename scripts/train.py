@@ -55,6 +55,18 @@ def summarize(rows: list[dict], monitor: str) -> dict:
     }
 
 
+def readable(ckpt: Path, log) -> bool:
+    """A checkpoint cut short by a kill during its write is not resumed from."""
+    import torch
+
+    try:
+        torch.load(ckpt, map_location="cpu", weights_only=False)
+        return True
+    except Exception as exc:  # truncated zip, unpickling errors...
+        log.warning("cannot read %s (%s): starting afresh", ckpt, exc)
+        return False
+
+
 def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--settings", type=json_arg, required=True, help="elements, seed, model, training (JSON or @file)")
@@ -73,7 +85,7 @@ def main(argv=None) -> None:
     cfg = training_config(args.settings, args.train, args.val, str(run_dir), args.pretrained)
     text = yaml.safe_dump(cfg, sort_keys=False)
     cfg_path, last = run_dir / "config.yaml", run_dir / "last.ckpt"
-    resume = last.exists() and cfg_path.exists() and cfg_path.read_text() == text
+    resume = last.exists() and cfg_path.exists() and cfg_path.read_text() == text and readable(last, log)
     if last.exists() and not resume:
         log.info("config changed since the interrupted run: starting afresh")
         for stale in (last, run_dir / "best.ckpt"):

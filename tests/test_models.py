@@ -172,3 +172,31 @@ def test_aggregate_table_and_figure(tmp_path):
     df = pd.read_csv(tmp_path / "runs.csv")
     assert len(df) == 8 and set(df["teacher"]) == {"direct", "gap"}
     assert (tmp_path / "lc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_killed_training_resumes_from_last_checkpoint(real, tmp_path):
+    """SIGKILL mid-run, then rerun the same command: training continues from run/last.ckpt."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    settings = json.dumps(dict(TINY, training=dict(TINY["training"], max_epochs=6, early_stopping_patience=50)))
+    args = ["--settings", settings, "--train", str(real / "train_pool.xyz"), "--val", str(real / "val.xyz"),
+            "--out-dir", str(tmp_path / "job")]
+    script = Path(train.__file__)
+    proc = subprocess.Popen([sys.executable, str(script), *args], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "job" / "run" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert last.exists(), "no checkpoint appeared before the deadline"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "job" / "model.ckpt").exists()  # nothing published by the killed run
+    train.main(args)
+    summary = json.loads((tmp_path / "job" / "training.json").read_text())
+    assert summary["resumed"] is True and summary["epochs"] == 6
