@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Rule `aggregate`: every run's metrics.json -> runs.csv (one row per run) and learning_curves.png.
+"""Rule `aggregate`: every run's metrics.json -> runs.csv (one row per run), learning_curves.png, the
+teachers' table and summary.md (the paper's table layout: rows N_real, columns direct + each source).
 
 Example:
   python scripts/aggregate.py --metrics results/default/*/pretrain-*/finetune-*/seed-*/metrics.json \
@@ -8,8 +9,8 @@ Example:
 
 from __future__ import annotations
 
-from synpre.aggregate import learning_curves, runs_table
-from synpre.atomic import atomic_path
+from synpre.aggregate import learning_curves, runs_table, summary_markdown, teachers_table
+from synpre.atomic import atomic_path, write_text
 from synpre.cli import parser, setup_logging
 
 
@@ -19,6 +20,9 @@ def main(argv=None) -> None:
     p.add_argument("--csv", required=True)
     p.add_argument("--figure", required=True)
     p.add_argument("--title", default="")
+    p.add_argument("--teacher-reports", nargs="*", default=[], help="teachers' report.json files")
+    p.add_argument("--teachers-csv", help="where to write the teachers' table")
+    p.add_argument("--summary", help="markdown summary in the paper's table layout")
     args = p.parse_args(argv)
     log = setup_logging(args.log)
     df = runs_table(args.metrics)
@@ -26,6 +30,12 @@ def main(argv=None) -> None:
         df.to_csv(tmp, index=False)
     with atomic_path(args.figure) as tmp:
         learning_curves(df, str(tmp), args.title)
+    teachers = teachers_table(args.teacher_reports) if args.teacher_reports else None
+    if args.teachers_csv and teachers is not None:
+        with atomic_path(args.teachers_csv) as tmp:
+            teachers.to_csv(tmp, index=False)
+    if args.summary:
+        write_text(args.summary, summary_markdown(df, teachers))
     summary = df.groupby(["teacher", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
     log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())
 

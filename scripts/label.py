@@ -15,7 +15,7 @@ import time
 from ase.io import iread
 
 from synpre.atomic import write_frames
-from synpre.cli import json_arg, parser, setup_logging
+from synpre.cli import fail, json_arg, parser, setup_logging
 from synpre.labels import label_with
 from synpre.teachers import make_calculator
 from synpre.threads import limit_threads
@@ -38,8 +38,9 @@ def main(argv=None) -> None:
         for i, atoms in enumerate(iread(path, index=":")):
             missing = set(atoms.get_chemical_symbols()) - set(isolated)
             if missing:
-                raise SystemExit(f"ERROR: {path} structure {i}: elements {sorted(missing)} are not covered by "
-                                 f"teacher {teacher['name']!r} (isolated-atom energies known for {sorted(isolated)})")
+                fail(f"{path} structure {i}: elements {sorted(missing)} are not covered by teacher "
+                     f"{teacher['name']!r} (isolated-atom energies known for {sorted(isolated)}); "
+                     "use a teacher for every element of the data")
             out.append(label_with(atoms, calc, isolated, info={"teacher": teacher["name"], "source_file": str(path),
                                                                "source_index": i}))
             if len(out) % args.progress_every == 0:

@@ -168,10 +168,45 @@ def test_aggregate_table_and_figure(tmp_path):
                                          "forces_rmse_eV_per_A": 1.0, "energy_mae_meV_per_atom": 1.0,
                                          "forces_mae_eV_per_A": 1.0, "n_structures": 3}))
                 files.append(str(p))
-    aggregate.main(["--metrics", *files, "--csv", str(tmp_path / "runs.csv"), "--figure", str(tmp_path / "lc.png")])
+    aggregate.main(["--metrics", *files, "--csv", str(tmp_path / "runs.csv"), "--figure", str(tmp_path / "lc.png"),
+                    "--summary", str(tmp_path / "summary.md")])
     df = pd.read_csv(tmp_path / "runs.csv")
     assert len(df) == 8 and set(df["teacher"]) == {"direct", "gap"}
     assert (tmp_path / "lc.png").read_bytes()[:4] == b"\x89PNG"
+    summary = (tmp_path / "summary.md").read_text()
+    # the paper's layout: a row per N_real, mean ± std over the two seeds (100/5 + 0 and + 1)
+    assert "| direct" in summary and "gap, 100 synthetic" in summary and "20.5 ± 0.7" in summary
+
+
+@pytest.mark.parametrize("spec", [
+    {"kind": "lammps", "potential": "tersoff"},
+    {"kind": "lammps", "potential": "lcbop"},
+    {"kind": "ase", "calculator": "ase.calculators.emt:EMT"},
+], ids=lambda s: s.get("potential", s.get("calculator")))
+def test_classical_and_ase_teachers_label(real, spec, tmp_path):
+    teacher.main(["--name", "t", "--spec", json.dumps(spec), "--elements", "C", "--out", str(tmp_path / "t.json")])
+    label.main(["--teacher", f"@{tmp_path / 't.json'}", "--inputs", str(real / "val.xyz"),
+                "--out", str(tmp_path / "lab.xyz")])
+    lab = read(tmp_path / "lab.xyz", ":")
+    assert len(lab) == 4 and all(np.isfinite(a.get_forces()).all() for a in lab)
+    assert len({round(a.get_potential_energy(), 6) for a in lab}) == 4  # real, structure-dependent labels
+
+
+def test_ase_teacher_bad_import_path(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        teacher.main(["--name", "x", "--spec", '{"kind": "ase", "calculator": "ase.calculators.nope:Nope"}',
+                      "--elements", "C", "--out", str(tmp_path / "t.json")])
+    assert "teachers.x.calculator: cannot import 'ase.calculators.nope:Nope'" in capsys.readouterr().err
+
+
+def test_teacher_report(real, fitted_gap, tmp_path):
+    import teacher_report
+
+    teacher_report.main(["--teacher", f"@{fitted_gap}", "--test", str(real / "test.xyz"),
+                         "--out-dir", str(tmp_path)])
+    r = json.loads((tmp_path / "report.json").read_text())
+    assert r["energy_rmse_meV_per_atom"] <= r["energy_rmse_raw_meV_per_atom"]  # offset removal can only help
+    assert r["forces_rmse_eV_per_A"] > 0 and (tmp_path / "parity.png").stat().st_size > 0
 
 
 def test_killed_training_resumes_from_last_checkpoint(real, tmp_path):

@@ -65,3 +65,42 @@ def learning_curves(df: pd.DataFrame, out_png: str, title: str = "") -> None:
         fig.suptitle(title)
     fig.savefig(out_png, dpi=120)
     plt.close(fig)
+
+
+def teachers_table(report_files: list[str]) -> pd.DataFrame:
+    rows = []
+    for path in report_files:
+        r = json.loads(Path(path).read_text())
+        rows.append({"teacher": r["teacher"], "kind": r["kind"],
+                     "energy_rmse_meV_per_atom": r["energy_rmse_meV_per_atom"],
+                     "energy_offset_eV_per_atom": r["energy_offset_eV_per_atom"],
+                     "forces_rmse_eV_per_A": r["forces_rmse_eV_per_A"],
+                     "seconds_per_structure": r["seconds_per_structure"], "report_file": str(path)})
+    return pd.DataFrame(rows)
+
+
+def paper_table(df: pd.DataFrame, value: str, digits: int) -> pd.DataFrame:
+    """The paper's table layout: rows N_real, columns direct + each (teacher, N_synth), mean ± std."""
+    out = {}
+    for (teacher, n_synth), g in df.groupby(["teacher", "n_synth"]):
+        stats = g.groupby("n_real")[value].agg(["mean", "std", "count"])
+        col = curve_label(teacher, int(n_synth))
+        out[col] = {n: (f"{m:.{digits}f} ± {s:.{digits}f}" if c > 1 else f"{m:.{digits}f}")
+                    for n, (m, s, c) in stats.iterrows()}
+    table = pd.DataFrame(out)
+    cols = ["direct"] + sorted(c for c in table.columns if c != "direct")
+    table = table[[c for c in cols if c in table.columns]]
+    table.index.name = "N_real"
+    return table
+
+
+def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None) -> str:
+    parts = ["# Study summary", "",
+             "Mean ± std over seeds, real test set. Every number comes from the metrics.json files listed "
+             "in runs.csv.", "", "## Per-atom energy RMSE (meV/atom)", "",
+             paper_table(df, "energy_rmse_meV_per_atom", 1).to_markdown(), "",
+             "## Force component RMSE (eV/Å)", "", paper_table(df, "forces_rmse_eV_per_A", 3).to_markdown()]
+    if teachers is not None and len(teachers):
+        parts += ["", "## Teachers on the real test set (mean per-atom offset removed)", "",
+                  teachers.drop(columns=["report_file"]).round(4).to_markdown(index=False)]
+    return "\n".join(parts) + "\n"

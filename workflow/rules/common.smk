@@ -8,6 +8,7 @@ from pathlib import Path
 SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 from synpre.sampling import mqa_stages
+from synpre.teachers import TeacherError, check_teacher_spec
 STUDY = config["study"]
 OUT = f"results/{STUDY}"
 LOGS = f"{OUT}/logs"
@@ -33,11 +34,10 @@ def check_config():
             raise ValueError(f"config teachers: the name {name!r} is reserved; rename the teacher")
     spec = config["teachers"]
     for name in TEACHERS:
-        if spec[name]["kind"] == "gap_xml" and not Path(spec[name]["path"]).is_file():
-            raise ValueError(
-                f"config teachers.{name}.path: {spec[name]['path']} does not exist; "
-                "give the path of the GAP XML file"
-            )
+        try:
+            check_teacher_spec(name, spec[name], config["elements"])
+        except TeacherError as exc:
+            raise ValueError(f"config {exc}") from exc
     ref = config["reference"]
     if not ref.get("load_atoms"):
         for f in ref["files"]:

@@ -46,9 +46,16 @@ rule evaluate_direct:
 rule aggregate:
     input:
         metrics=all_metrics(),
+        reports=expand(rules.teacher_report.output.report, teacher=TEACHERS),
     output:
         csv=f"{OUT}/runs.csv",
-        figure=f"{OUT}/learning_curves.png",
+        figure=report(
+            f"{OUT}/learning_curves.png",
+            category="Learning curves",
+            caption="../report/learning_curves.rst",
+        ),
+        teachers=f"{OUT}/teachers.csv",
+        summary=f"{OUT}/summary.md",
     params:
         script=script_path("aggregate.py"),
         title=f"study {STUDY}",
@@ -61,4 +68,5 @@ rule aggregate:
         "../../envs/analysis.yaml"
     shell:
         "python {params.script} --metrics {input.metrics} --csv {output.csv}"
-        " --figure {output.figure} --title {params.title:q} > {log} 2>&1"
+        " --figure {output.figure} --title {params.title:q} --teacher-reports {input.reports}"
+        " --teachers-csv {output.teachers} --summary {output.summary} > {log} 2>&1"

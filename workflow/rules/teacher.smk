@@ -30,3 +30,29 @@ rule teacher:
         "python {params.script} --name {wildcards.teacher} --spec {params.spec:q}"
         " --elements {params.elements} {params.fit} --fit-e0 {params.e0:q} --threads {threads}"
         " --out {output.teacher} > {log} 2>&1"
+
+
+rule teacher_report:
+    input:
+        teacher=rules.teacher.output.teacher,
+        test=rules.prepare_reference.output.test,
+    output:
+        report=f"{OUT}/teachers/{{teacher}}/report.json",
+        parity=report(
+            f"{OUT}/teachers/{{teacher}}/parity.png",
+            category="Teachers",
+            caption="../report/teacher_parity.rst",
+        ),
+    params:
+        script=script_path("teacher_report.py"),
+        out_dir=lambda wc, output: Path(output.report).parent,
+    log:
+        f"{LOGS}/teacher_report/{{teacher}}.log",
+    benchmark:
+        f"{BENCH}/teacher_report/{{teacher}}.tsv"
+    threads: 1
+    conda:
+        "../../envs/teacher.yaml"
+    shell:
+        "python {params.script} --teacher @{input.teacher} --test {input.test} --threads {threads}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -1,0 +1,34 @@
+"""Parity plots: predicted vs reference per-atom energies and force components."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def parity_figure(ref_e_per_atom, pred_e_per_atom, ref_f, pred_f, out_png: str, title: str = "",
+                  groups=None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_e, ax_f) = plt.subplots(1, 2, figsize=(9, 4.2), constrained_layout=True)
+    groups = np.asarray(groups if groups is not None else ["all"] * len(ref_e_per_atom))
+    for g in sorted(set(groups)):
+        m = groups == g
+        ax_e.scatter(np.asarray(ref_e_per_atom)[m], np.asarray(pred_e_per_atom)[m], s=10, label=str(g), alpha=0.8)
+    ax_f.hexbin(np.ravel(ref_f), np.ravel(pred_f), gridsize=60, bins="log", mincnt=1, cmap="viridis")
+    for ax, unit in ((ax_e, "energy (eV/atom)"), (ax_f, "force component (eV/Å)")):
+        lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
+        hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel(f"reference {unit}")
+        ax.set_ylabel(f"predicted {unit}")
+    if len(set(groups)) > 1:
+        ax_e.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
