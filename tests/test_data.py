@@ -224,3 +224,24 @@ def test_merge_synthetic_holds_out_validation(tmp_path):
     assert len(pool) == 7 and len(val) == 3
     keys = {tuple(a.positions[0]) for a in pool}
     assert not keys & {tuple(a.positions[0]) for a in val}
+
+
+def test_perturbations_fixed_magnitude_strain_and_guard():
+    from synpre.perturb import displaced, perturbations, strained
+
+    rng = np.random.default_rng(0)
+    base = random_cell(["C"] * 16, 2.0, 1.3, rng)
+    moved = displaced(base, rng, 0.15, "fixed")
+    d = moved.positions - base.positions
+    d -= base.cell.cellpar()[0] * np.round(d / base.cell.cellpar()[0])  # cubic cell: undo wrapping
+    assert np.allclose(np.linalg.norm(d, axis=1), 0.15)
+    s = strained(base, rng, 0.05)
+    assert np.all(np.abs(s.cell.array / base.cell.array[0, 0] - np.eye(3)) <= 0.05 + 1e-12)
+    out = list(perturbations([base], {"strain": 0.05, "displacements": [0.0, 0.3], "rounds": 2,
+                                      "min_distance": 0.8}, seed=1))
+    kept = [a for a, why in out if a is not None]
+    assert len(out) == 4 and all(min_interatomic_distance(a) >= 0.8 for a in kept)
+    assert {a.info["displacement"] for a in kept} <= {0.0, 0.3}
+    impossible = list(perturbations([base], {"strain": 0.0, "displacements": [0.1], "rounds": 1,
+                                             "min_distance": 5.0}, seed=1, tries=3))
+    assert impossible[0][0] is None and "no perturbation" in impossible[0][1]

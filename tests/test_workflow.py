@@ -86,6 +86,12 @@ def test_end_to_end_outputs(tiny_study):
         assert (out / rel).stat().st_size > 0, rel
     df = pd.read_csv(out / "runs.csv")
     assert sorted(df["teacher"]) == ["direct", "gap-tiny"]
+    # the synthetic pool mixes MD snapshots with perturbed real structures (config: perturbation)
+    from ase.io import read
+
+    pool = read(out / "gap-tiny/synthetic_pool.xyz", ":") + read(out / "gap-tiny/synthetic_val.xyz", ":")
+    assert len(pool) == 16 + 8 and sum(a.info.get("config_type") == "perturbed" for a in pool) == 8
+    assert (out / "teachers/gap-tiny/report.json").exists() and "| direct" in (out / "summary.md").read_text()
     assert df["energy_rmse_meV_per_atom"].notna().all() and (df["forces_rmse_eV_per_A"] > 0).all()
     m = json.loads((out / "gap-tiny/pretrain-8/finetune-5/seed-0/metrics.json").read_text())
     assert m["training"]["pretrained"].endswith("gap-tiny/pretrain-8/model.ckpt")

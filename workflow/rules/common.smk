@@ -51,7 +51,7 @@ def check_config():
             f"config reference.isolated_atom_energies: no value for {sorted(missing)}"
         )
     most = max_synthetic(config["sampling"])
-    if max(config["n_synth"]) + config["n_val_synth"] > most:
+    if not config.get("perturbation") and max(config["n_synth"]) + config["n_val_synth"] > most:
         raise ValueError(
             f"config n_synth: {max(config['n_synth'])} (+ n_val_synth={config['n_val_synth']}) is more "
             f"than the {most} snapshots the sampling grid can make; enlarge sampling (densities, "
@@ -67,7 +67,7 @@ def max_synthetic(s):
         if st.record
     )
     n_traj = len(s["densities"]) * len(s["anneal_temperatures"]) * s["repeats"]
-    return n_traj * per_traj
+    return n_traj * per_traj if s.get("enabled", True) else 0
 
 
 check_config()
@@ -89,13 +89,23 @@ if "reference_build" in config:
 
 
 def trajectory_files(campaign):
-    return [
-        f"results/{campaign}/md/traj-{i:04d}.xyz" for i, *_ in grid(SAMPLING[campaign])
-    ]
+    section = SAMPLING[campaign]
+    if not section.get("enabled", True):
+        return []
+    return [f"results/{campaign}/md/traj-{i:04d}.xyz" for i, *_ in grid(section)]
 
 
 def shard_trajectories(campaign, shard, n_shards):
     return trajectory_files(campaign)[int(shard) :: int(n_shards)]
+
+
+def synthetic_shard_inputs(wildcards):
+    """Label shard k: MD trajectories k, k+K, ... and perturbation part k."""
+    n_shards = config["labelling"]["n_shards"]
+    frames = shard_trajectories(f"{STUDY}/synthetic", wildcards.k, n_shards)
+    if config.get("perturbation"):
+        frames.append(f"{OUT}/synthetic/perturbed/part-{wildcards.k}.xyz")
+    return frames
 
 
 def sampling_settings(wildcards):

@@ -5,9 +5,7 @@
 rule label:
     input:
         teacher=rules.teacher.output.teacher,
-        frames=lambda wc: shard_trajectories(
-            f"{STUDY}/synthetic", wc.k, config["labelling"]["n_shards"]
-        ),
+        frames=synthetic_shard_inputs,
     output:
         shard=f"{OUT}/{{teacher}}/labels/shard-{{k}}.xyz",
     params:

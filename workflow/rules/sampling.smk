@@ -22,3 +22,26 @@ rule sample:
     shell:
         "python {params.script} --settings {params.settings:q} {params.point}"
         " --threads {threads} --out {output.traj} > {log} 2>&1"
+
+
+rule perturb:
+    input:
+        pool=rules.prepare_reference.output.train_pool,
+    output:
+        part=f"{OUT}/synthetic/perturbed/part-{{k}}.xyz",
+    params:
+        script=script_path("perturb.py"),
+        settings=json.dumps(config.get("perturbation") or {}),
+        parts=config["labelling"]["n_shards"],
+        seed=(config.get("perturbation") or {}).get("seed", 0),
+    log:
+        f"{LOGS}/perturb/part-{{k}}.log",
+    benchmark:
+        f"{BENCH}/perturb/part-{{k}}.tsv"
+    priority: 20
+    threads: 1
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python {params.script} --inputs {input.pool} --settings {params.settings:q} --part {wildcards.k}"
+        " --parts {params.parts} --seed {params.seed} --out {output.part} > {log} 2>&1"
