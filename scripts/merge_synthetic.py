@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from synpre.atomic import write_frames, write_json
-from synpre.cli import fail, parser, setup_logging
+from synpre.cli import fail, json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 
 
@@ -25,12 +25,20 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pool", required=True)
     p.add_argument("--val", required=True)
+    p.add_argument("--alchemy", type=json_arg, default=None,
+                   help='{"species_map": {"C": "Si"}, "cell_scale": 1.5}: transmute the synthetic structures')
     args = p.parse_args(argv)
     log = setup_logging(args.log)
     frames = [a for path in args.inputs for a in read_frames(path)]
     if args.n_val >= len(frames):
         fail(f"only {len(frames)} synthetic structures were labelled, fewer than n_val_synth={args.n_val} + 1; "
              "sample more trajectories (sampling.densities / anneal_temperatures / repeats)")
+    if args.alchemy:
+        from synpre.alchemy import transmute
+
+        frames = [transmute(a, args.alchemy["species_map"], float(args.alchemy.get("cell_scale", 1.0)))
+                  for a in frames]
+        log.info("alchemy: %s, cell x %s", args.alchemy["species_map"], args.alchemy.get("cell_scale", 1.0))
     perm = np.random.default_rng(args.seed).permutation(len(frames))
     frames = [frames[i] for i in perm]
     write_frames(args.val, frames[len(frames) - args.n_val:])

@@ -245,3 +245,19 @@ def test_perturbations_fixed_magnitude_strain_and_guard():
     impossible = list(perturbations([base], {"strain": 0.0, "displacements": [0.1], "rounds": 1,
                                              "min_distance": 5.0}, seed=1, tries=3))
     assert impossible[0][0] is None and "no perturbation" in impossible[0][1]
+
+
+def test_alchemy_transmutes_and_rescales_labels(tmp_path):
+    frames = labelled(6)
+    write(tmp_path / "c.xyz", frames)
+    merge_synthetic.main(["--inputs", str(tmp_path / "c.xyz"), "--n-val", "2", "--pool", str(tmp_path / "pool.xyz"),
+                          "--val", str(tmp_path / "val.xyz"),
+                          "--alchemy", '{"species_map": {"C": "Si"}, "cell_scale": 1.5}'])
+    si = read(tmp_path / "pool.xyz", ":") + read(tmp_path / "val.xyz", ":")
+    by_index = {a.info["index"]: a for a in si}
+    for c in frames:
+        s = by_index[c.info["index"]]
+        assert set(s.get_chemical_symbols()) == {"Si"}
+        assert s.get_volume() == pytest.approx(c.get_volume() * 1.5**3)
+        assert s.get_potential_energy() == pytest.approx(c.get_potential_energy())
+        assert np.allclose(s.get_forces() * 1.5, c.get_forces())

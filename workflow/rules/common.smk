@@ -1,6 +1,7 @@
 # Shared helpers: experiment grid, paths and per-rule settings derived from the validated config.
 import itertools
 import os
+import shlex
 import sys
 import json
 from pathlib import Path
@@ -22,6 +23,13 @@ def script_path(name):
     return os.path.relpath(SCRIPTS / name)
 
 
+def teacher_elements():
+    """Elements the teachers must cover: the real data's, or with alchemy the synthetic source's."""
+    if config.get("alchemy"):
+        return sorted(config["sampling"]["composition"])
+    return config["elements"]
+
+
 def check_config():
     """Cross-field checks the JSON schema cannot express; they fail before any job runs."""
     for name in TEACHERS:
@@ -35,7 +43,7 @@ def check_config():
     spec = config["teachers"]
     for name in TEACHERS:
         try:
-            check_teacher_spec(name, spec[name], config["elements"])
+            check_teacher_spec(name, spec[name], teacher_elements())
         except TeacherError as exc:
             raise ValueError(f"config {exc}") from exc
     ref = config["reference"]
@@ -50,6 +58,19 @@ def check_config():
         raise ValueError(
             f"config reference.isolated_atom_energies: no value for {sorted(missing)}"
         )
+    alchemy = config.get("alchemy")
+    if alchemy:
+        target = {alchemy["species_map"].get(s, s) for s in config["sampling"]["composition"]}
+        if not target <= set(config["elements"]) or config.get("perturbation"):
+            raise ValueError(
+                "config alchemy: the transmuted species must be in `elements`, and perturbation "
+                "(of real structures) cannot be combined with alchemy"
+            )
+        if any(config["teachers"][t]["kind"] == "gap_fit" for t in TEACHERS):
+            raise ValueError(
+                "config alchemy: a gap_fit teacher is fitted to the real data's element; use a teacher "
+                "of the synthetic source element (gap_xml, lammps, ...)"
+            )
     most = max_synthetic(config["sampling"])
     if not config.get("perturbation") and max(config["n_synth"]) + config["n_val_synth"] > most:
         raise ValueError(

@@ -46,7 +46,12 @@ rule evaluate_direct:
 rule aggregate:
     input:
         metrics=all_metrics(),
-        reports=expand(rules.teacher_report.output.report, teacher=TEACHERS),
+        # a teacher of the alchemical source element cannot be scored on the target element's data
+        reports=(
+            expand(rules.teacher_report.output.report, teacher=TEACHERS)
+            if not config.get("alchemy")
+            else []
+        ),
     output:
         csv=f"{OUT}/runs.csv",
         figure=report(
@@ -68,5 +73,5 @@ rule aggregate:
         "../../envs/analysis.yaml"
     shell:
         "python {params.script} --metrics {input.metrics} --csv {output.csv}"
-        " --figure {output.figure} --title {params.title:q} --teacher-reports {input.reports}"
+        " --figure {output.figure} --title {params.title:q} --teacher-reports {input.reports:q}"
         " --teachers-csv {output.teachers} --summary {output.summary} > {log} 2>&1"

@@ -36,6 +36,7 @@ rule merge_synthetic:
         script=script_path("merge_synthetic.py"),
         n_val=config["n_val_synth"],
         seed=config["sampling"]["seed"],
+        alchemy=f"--alchemy {shlex.quote(json.dumps(config['alchemy']))}" if config.get("alchemy") else "",
     log:
         f"{LOGS}/merge_synthetic/{{teacher}}.log",
     benchmark:
@@ -46,7 +47,7 @@ rule merge_synthetic:
         "../../envs/data.yaml"
     shell:
         "python {params.script} --inputs {input.shards} --n-val {params.n_val}"
-        " --seed {params.seed} --pool {output.pool} --val {output.val} > {log} 2>&1"
+        " --seed {params.seed} {params.alchemy} --pool {output.pool} --val {output.val} > {log} 2>&1"
 
 
 rule subset_synthetic:

@@ -15,7 +15,7 @@ rule teacher:
     params:
         script=script_path("teacher.py"),
         spec=lambda wc: json.dumps(config["teachers"][wc.teacher]),
-        elements=" ".join(config["elements"]),
+        elements=" ".join(teacher_elements()),
         e0=json.dumps(config["reference"]["isolated_atom_energies"]),
         fit=lambda wc, input: f"--fit-data {input.fit_data}" if input.fit_data else "",
     log:
