@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import time
 
-from ase.io import iread
-
 from synpre.atomic import write_frames
 from synpre.cli import fail, json_arg, parser, setup_logging
+from synpre.datasets import read_frames
 from synpre.labels import label_with
 from synpre.teachers import make_calculator
 from synpre.threads import limit_threads
@@ -35,7 +34,7 @@ def main(argv=None) -> None:
     isolated = teacher["isolated_atom_energies"]
     out, t0 = [], time.perf_counter()
     for path in args.inputs:
-        for i, atoms in enumerate(iread(path, index=":")):
+        for i, atoms in enumerate(read_frames(path)):
             missing = set(atoms.get_chemical_symbols()) - set(isolated)
             if missing:
                 fail(f"{path} structure {i}: elements {sorted(missing)} are not covered by teacher "

@@ -67,13 +67,17 @@ def test_missing_teacher_file_fails_before_any_job(tmp_path):
     assert "teachers.g17.path: /nonexistent/gap17.xml does not exist" in proc.stdout + proc.stderr
 
 
-@pytest.fixture(scope="module")
-def tiny_study(tmp_path_factory):
-    """Run the whole tiny DAG once in a scratch copy of the repository."""
-    work = tmp_path_factory.mktemp("study")
+def scratch_copy(work):
     for item in ("Snakefile", "workflow", "scripts", "config", "envs", "data", "tests"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
+    return work
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    """Run the whole tiny DAG once in a scratch copy of the repository."""
+    work = scratch_copy(tmp_path_factory.mktemp("study"))
     snakemake("--cores", "2", "--configfile", "tests/config/tiny.yaml", cwd=work)
     return work
 
@@ -125,3 +129,21 @@ def test_rerun_of_one_target_rebuilds_only_it(tiny_study):
                       cwd=tiny_study)
     pending = set(job_counts(again.stdout + again.stderr))
     assert pending <= {"aggregate", "all"}, pending
+
+
+def test_multi_element_study_with_reference_computed_in_the_dag(tmp_path):
+    """SiC: the reference set is made by reference_build inside the same run (Tersoff labels), an EDIP
+    teacher labels the synthetic cells, and a two-species NequIP model goes through every stage."""
+    from ase.io import read
+
+    work = scratch_copy(tmp_path)
+    snakemake("--cores", "2", "--configfile", "tests/config/sic.yaml", cwd=work)
+    out = work / "results" / "sic"
+    ref = read(out / "reference" / "train_pool.xyz", ":")
+    assert {"C", "Si"} <= set(ref[0].get_chemical_symbols())
+    teacher = json.loads((out / "teachers/edip/teacher.json").read_text())
+    assert set(teacher["isolated_atom_energies"]) == {"C", "Si"}
+    df = pd.read_csv(out / "runs.csv")
+    assert sorted(df["teacher"]) == ["direct", "edip"] and (df["forces_rmse_eV_per_A"] > 0).all()
+    pred = read(out / "edip/pretrain-8/finetune-6/seed-0/predictions.xyz", ":")
+    assert all(set(a.get_chemical_symbols()) == {"C", "Si"} for a in pred)

@@ -37,6 +37,8 @@ def read_frames(path: str | Path, index=":") -> list[Atoms]:
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: file does not exist; check the path in the config")
+    if path.stat().st_size == 0:
+        return []  # written by a step that produced no structures (e.g. every frame filtered out)
     try:
         return list(iread(str(path), index=index))
     except Exception as exc:  # ase raises many types on malformed extxyz

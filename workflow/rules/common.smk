@@ -47,9 +47,10 @@ def check_config():
         except TeacherError as exc:
             raise ValueError(f"config {exc}") from exc
     ref = config["reference"]
+    built = config.get("reference_build", {}).get("out")
     if not ref.get("load_atoms"):
         for f in ref["files"]:
-            if not Path(f).is_file():
+            if f != built and not Path(f).is_file():
                 raise ValueError(
                     f"config reference.files: {f} does not exist; give extxyz files of the real data"
                 )
@@ -106,7 +107,10 @@ def grid(section):
 
 SAMPLING = {f"{STUDY}/synthetic": config["sampling"]}
 if "reference_build" in config:
-    SAMPLING["reference-build"] = config["reference_build"]["sampling"]
+    SAMPLING[f"{STUDY}/reference-build"] = config["reference_build"]["sampling"]
+CRYSTALS = any(
+    config.get("reference_build", {}).get("crystals", {}).get(kind, 0) for kind in ("diamond", "graphite")
+)
 
 
 def trajectory_files(campaign):

@@ -52,18 +52,18 @@ if "reference_build" in config:
 
     rule reference_labeller:
         output:
-            teacher="results/reference-build/labeller.json",
+            teacher=f"{OUT}/reference-build/labeller.json",
         params:
             script=script_path("teacher.py"),
             spec=json.dumps(config["reference_build"]["labeller"]),
             elements=" ".join(config["elements"]),
         log:
-            "results/reference-build/logs/labeller.log",
+            f"{OUT}/reference-build/logs/labeller.log",
         benchmark:
-            "results/reference-build/benchmarks/labeller.tsv"
+            f"{OUT}/reference-build/benchmarks/labeller.tsv"
         threads: 1
         conda:
-            "../../envs/data.yaml"
+            "../../envs/teacher.yaml"
         shell:
             "python {params.script} --name reference --spec {params.spec:q} --elements {params.elements}"
             " --out {output.teacher} > {log} 2>&1"
@@ -71,15 +71,15 @@ if "reference_build" in config:
 
     rule reference_crystals:
         output:
-            crystals="results/reference-build/md/crystals.xyz",
+            crystals=f"{OUT}/reference-build/md/crystals.xyz",
         params:
             script=script_path("crystals.py"),
             settings=json.dumps(config["reference_build"]["crystals"]),
             seed=config["reference_build"]["sampling"]["seed"],
         log:
-            "results/reference-build/logs/crystals.log",
+            f"{OUT}/reference-build/logs/crystals.log",
         benchmark:
-            "results/reference-build/benchmarks/crystals.tsv"
+            f"{OUT}/reference-build/benchmarks/crystals.tsv"
         threads: 1
         conda:
             "../../envs/data.yaml"
@@ -92,20 +92,20 @@ if "reference_build" in config:
         input:
             teacher=rules.reference_labeller.output.teacher,
             frames=lambda wc: shard_trajectories(
-                "reference-build", wc.k, config["reference_build"]["n_shards"]
+                f"{STUDY}/reference-build", wc.k, config["reference_build"]["n_shards"]
             )
-            + ([rules.reference_crystals.output.crystals] if int(wc.k) == 0 else []),
+            + ([rules.reference_crystals.output.crystals] if int(wc.k) == 0 and CRYSTALS else []),
         output:
-            shard="results/reference-build/labels/shard-{k}.xyz",
+            shard=f"{OUT}/reference-build/labels/shard-{{k}}.xyz",
         params:
             script=script_path("label.py"),
         log:
-            "results/reference-build/logs/label/shard-{k}.log",
+            f"{OUT}/reference-build/logs/label/shard-{{k}}.log",
         benchmark:
-            "results/reference-build/benchmarks/label/shard-{k}.tsv"
+            f"{OUT}/reference-build/benchmarks/label/shard-{{k}}.tsv"
         threads: 1
         conda:
-            "../../envs/data.yaml"
+            "../../envs/teacher.yaml"
         shell:
             "python {params.script} --teacher @{input.teacher} --inputs {input.frames}"
             " --threads {threads} --out {output.shard} > {log} 2>&1"
@@ -115,7 +115,7 @@ if "reference_build" in config:
         input:
             teacher=rules.reference_labeller.output.teacher,
             shards=expand(
-                "results/reference-build/labels/shard-{k}.xyz",
+                f"{OUT}/reference-build/labels/shard-{{k}}.xyz",
                 k=range(config["reference_build"]["n_shards"]),
             ),
         output:
@@ -124,9 +124,9 @@ if "reference_build" in config:
             script=script_path("assemble_reference.py"),
             test_every=config["reference_build"]["test_every"],
         log:
-            "results/reference-build/logs/assemble.log",
+            f"{OUT}/reference-build/logs/assemble.log",
         benchmark:
-            "results/reference-build/benchmarks/assemble.tsv"
+            f"{OUT}/reference-build/benchmarks/assemble.tsv"
         threads: 1
         conda:
             "../../envs/data.yaml"
