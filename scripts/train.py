@@ -31,10 +31,14 @@ from synpre.threads import limit_threads
 
 
 def read_metrics(csv_path: Path) -> list[dict]:
-    if not csv_path.exists():
-        return []
-    with open(csv_path) as f:
-        return [row for row in csv.DictReader(f)]
+    """Rows of the CSV log, with those of attempts before a resume (metrics.part<k>.csv) first."""
+    rows = []
+    parts = sorted(csv_path.parent.glob("metrics.part*.csv"), key=lambda p: int(p.stem.removeprefix("metrics.part")))
+    for part in parts + [csv_path]:
+        if part.exists():
+            with open(part) as f:
+                rows += list(csv.DictReader(f))
+    return rows
 
 
 def summarize(rows: list[dict], monitor: str) -> dict:
@@ -97,6 +101,10 @@ def main(argv=None) -> None:
     if resume:
         cmd.append(f"++ckpt_path={last}")
         log.info("resuming from %s", last)
+        # Lightning's CSV logger starts metrics.csv afresh: keep the interrupted attempt's rows
+        csv_now = run_dir / "csvlog" / "version_0" / "metrics.csv"
+        if csv_now.exists():
+            csv_now.rename(csv_now.with_name(f"metrics.part{len(list(csv_now.parent.glob('metrics.part*.csv')))}.csv"))
     if not Path(cmd[0]).exists():
         cmd[0] = "nequip-train"
     log.info("running: %s (threads=%d)", " ".join(cmd), args.threads)

@@ -235,3 +235,6 @@ def test_killed_training_resumes_from_last_checkpoint(real, tmp_path):
     train.main(args)
     summary = json.loads((tmp_path / "job" / "training.json").read_text())
     assert summary["resumed"] is True and summary["epochs"] == 6
+    # the resumed run continued the killed one: its metrics log starts at epoch 0, not afresh
+    rows = train.read_metrics(tmp_path / "job" / "run" / "csvlog" / "version_0" / "metrics.csv")
+    assert sorted({int(float(r["epoch"])) for r in rows if r.get("epoch")}) == list(range(6))
