@@ -140,3 +140,17 @@ class AseMD:
 
     def close(self) -> None:
         self.atoms.calc = None
+
+
+def run_nvt(md, temperature: float, steps: int, snapshot_every: int, info: dict | None = None) -> list[Atoms]:
+    """Plain NVT MD at one temperature from the driver's current structure; a snapshot every
+    ``snapshot_every`` steps."""
+    frames = []
+    md.set_velocities(temperature)
+    for block in range(int(steps) // int(snapshot_every)):
+        md.run(snapshot_every, temperature, temperature)
+        snap = md.snapshot()
+        snap.info.update(info or {})
+        snap.info.update(temperature=float(temperature), step=int((block + 1) * snapshot_every), stage="nvt")
+        frames.append(snap)
+    return frames

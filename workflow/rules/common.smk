@@ -73,7 +73,8 @@ def check_config():
                 "of the synthetic source element (gap_xml, lammps, ...)"
             )
     most = max_synthetic(config["sampling"])
-    if not config.get("perturbation") and max(config["n_synth"]) + config["n_val_synth"] > most:
+    extra = config.get("perturbation") or config.get("nvt")
+    if not extra and max(config["n_synth"]) + config["n_val_synth"] > most:
         raise ValueError(
             f"config n_synth: {max(config['n_synth'])} (+ n_val_synth={config['n_val_synth']}) is more "
             f"than the {most} snapshots the sampling grid can make; enlarge sampling (densities, "
@@ -130,6 +131,8 @@ def synthetic_shard_inputs(wildcards):
     frames = shard_trajectories(f"{STUDY}/synthetic", wildcards.k, n_shards)
     if config.get("perturbation"):
         frames.append(f"{OUT}/synthetic/perturbed/part-{wildcards.k}.xyz")
+    if config.get("nvt"):
+        frames.append(f"{OUT}/synthetic/nvt/part-{wildcards.k}.xyz")
     return frames
 
 

@@ -45,3 +45,26 @@ rule perturb:
     shell:
         "python {params.script} --inputs {input.pool} --settings {params.settings:q} --part {wildcards.k}"
         " --parts {params.parts} --seed {params.seed} --out {output.part} > {log} 2>&1"
+
+
+rule nvt_sample:
+    input:
+        start=(config.get("nvt") or {}).get("files") or [rules.prepare_reference.output.train_pool],
+    output:
+        part=f"{OUT}/synthetic/nvt/part-{{k}}.xyz",
+    params:
+        script=script_path("nvt_md.py"),
+        settings=json.dumps(config.get("nvt") or {}),
+        parts=config["labelling"]["n_shards"],
+        seed=(config.get("nvt") or {}).get("seed", 0),
+    log:
+        f"{LOGS}/nvt_sample/part-{{k}}.log",
+    benchmark:
+        f"{BENCH}/nvt_sample/part-{{k}}.tsv"
+    priority: 20
+    threads: 1
+    conda:
+        "../../envs/teacher.yaml"
+    shell:
+        "python {params.script} --inputs {input.start} --settings {params.settings:q} --part {wildcards.k}"
+        " --parts {params.parts} --seed {params.seed} --threads {threads} --out {output.part} > {log} 2>&1"

@@ -1,0 +1,60 @@
+#!/usr/bin/env python
+"""Rule `nvt_sample`: plain NVT MD at chosen temperatures from given structures (e.g. the real
+training pool), snapshots unlabelled; part k of K takes structures k, k+K, ...
+
+The driver is any teacher kind (ASE Langevin dynamics, so any cell shape works), e.g. LAMMPS LCBOP.
+
+Example:
+  python scripts/nvt_md.py --inputs results/default/reference/train_pool.xyz --part 0 --parts 2 \
+      --settings '{"driver": {"kind": "lammps", "potential": "lcbop"}, "temperatures": [1000],
+                   "steps": 500, "snapshot_every": 100, "timestep_fs": 1.0, "filter_min_distance": 0.8}' \
+      --out results/default/synthetic/nvt/part-0.xyz
+"""
+
+from __future__ import annotations
+
+import time
+
+from synpre.atomic import write_frames
+from synpre.cli import json_arg, parser, setup_logging
+from synpre.datasets import read_frames
+from synpre.sampling import AseMD, filter_frames, run_nvt
+from synpre.teachers import make_calculator
+from synpre.threads import limit_threads
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--settings", type=json_arg, required=True)
+    p.add_argument("--part", type=int, default=0)
+    p.add_argument("--parts", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    log = setup_logging(args.log)
+    limit_threads(args.threads)
+    s = args.settings
+    sources = [a for path in args.inputs for a in read_frames(path)]
+    if s.get("max_sources"):
+        sources = sources[: int(s["max_sources"])]
+    driver = dict(s["driver"], name="nvt-driver")
+    if driver["kind"] == "lammps":
+        driver["species"] = sorted({el for a in sources for el in a.get_chemical_symbols()})
+    calc = make_calculator(driver)
+    frames, t0 = [], time.perf_counter()
+    for i in range(args.part, len(sources), args.parts):
+        for j, temperature in enumerate(s["temperatures"]):
+            md = AseMD(sources[i], calc, float(s["timestep_fs"]), seed=args.seed * 100_000 + i * 100 + j)
+            frames += run_nvt(md, float(temperature), int(s["steps"]), int(s["snapshot_every"]),
+                              info={"config_type": "nvt", "source_index": i})
+            md.close()
+    kept, dropped = filter_frames(frames, float(s["filter_min_distance"]))
+    log.info("NVT from %d structures at %s K: %d snapshots, kept %d, dropped %d %s in %.1f s",
+             len(range(args.part, len(sources), args.parts)), s["temperatures"], len(frames), len(kept),
+             len(frames) - len(kept), dropped or "", time.perf_counter() - t0)
+    write_frames(args.out, kept)
+
+
+if __name__ == "__main__":
+    main()
