@@ -41,7 +41,7 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
     log = setup_logging(args.log)
-    limit_threads(args.threads)
+    limit_threads(args.threads, torch=True)
     device = args.device
     if device == "auto":
         import torch
