@@ -21,6 +21,27 @@ from synpre.teachers import TeacherError, check_gap_loads, isolated_atom_energy,
 from synpre.threads import limit_threads
 
 
+def fit_eam_teacher(args, spec: dict, log) -> dict:
+    """Fit the EAM to the (isolated-atom referenced) training pool and store it as an eam/alloy file."""
+    from synpre.datasets import read_frames
+    from synpre.eam import EAMFitError, fit_eam, write_setfl
+
+    if not args.fit_data:
+        fail(f"teachers.{args.name}: kind eam_fit needs --fit-data (the real training pool)")
+    limit_threads(args.threads, torch=True)  # the fit runs in torch
+    frames = read_frames(args.fit_data)[: spec["eam"].get("fit_max") or None]
+    try:
+        model, info = fit_eam(frames, args.elements, spec["eam"], log)
+    except EAMFitError as exc:
+        raise TeacherError(f"teachers.{args.name}.eam: {exc}") from exc
+    path = Path(args.out).parent / "eam" / "fitted.eam.alloy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_setfl(model, path, info["rho_max"])
+    write_json(path.with_name("fit.json"), info)
+    return {"name": args.name, "kind": "eam", "path": str(path.resolve()), "fitted": True,
+            "fit_data": args.fit_data, "eam": spec["eam"], "fit": info["history"][-1]}
+
+
 def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--name", required=True)
@@ -43,6 +64,8 @@ def main(argv=None) -> None:
             xml = fit_gap(Path(args.fit_data), Path(args.out).parent / "gap", spec["gap"], args.fit_e0, log)
             spec = {"name": args.name, "kind": "gap_xml", "path": str(xml), "fitted": True,
                     "fit_data": args.fit_data, "gap": spec["gap"]}
+        if spec["kind"] == "eam_fit":
+            spec = fit_eam_teacher(args, spec, log)
         if spec["kind"] == "gap_xml":
             check_gap_loads(spec)
         if spec["kind"] == "lammps":

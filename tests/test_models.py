@@ -240,3 +240,50 @@ def test_killed_training_resumes_from_last_checkpoint(real, tmp_path):
     # the resumed run continued the killed one: its metrics log starts at epoch 0, not afresh
     rows = train.read_metrics(tmp_path / "job" / "run" / "csvlog" / "version_0" / "metrics.csv")
     assert sorted({int(float(r["epoch"])) for r in rows if r.get("epoch")}) == list(range(6))
+
+
+def test_eam_fit_teacher_exports_a_working_potential(real, tmp_path):
+    """Zheng & Fung's teacher: an EAM fitted to the real pool, written as eam/alloy, used through ASE."""
+    spec = {"kind": "eam_fit", "eam": {"cutoff": 3.0, "lr": 0.05, "steps": 40, "fit_max": 6}}
+    teacher.main(["--name", "eamt", "--spec", json.dumps(spec), "--elements", "C", "--fit-data",
+                  str(real / "train_pool.xyz"), "--out", str(tmp_path / "teacher.json")])
+    t = json.loads((tmp_path / "teacher.json").read_text())
+    assert t["kind"] == "eam" and t["isolated_atom_energies"]["C"] == pytest.approx(0.0, abs=1e-9)
+    fit = json.loads((tmp_path / "eam" / "fit.json").read_text())["history"]
+    assert fit[-1]["forces_rmse_eV_per_A"] < fit[0]["forces_rmse_eV_per_A"]  # gradient descent made progress
+    label.main(["--teacher", f"@{tmp_path / 'teacher.json'}", "--inputs", str(real / "val.xyz"),
+                "--out", str(tmp_path / "lab.xyz")])
+    assert all(np.isfinite(a.get_forces()).all() for a in read(tmp_path / "lab.xyz", ":"))
+    # the tabulated file reproduces the fitted model exactly
+    import torch
+    from synpre.eam import EAMModel, _Graph
+
+    atoms = read(real / "val.xyz", 0)
+    model = EAMModel(["C"], 3.0, torch)
+    for name, value in json.loads((tmp_path / "eam" / "fit.json").read_text())["params"].items():
+        raw = torch.tensor(value, dtype=torch.float64)
+        model.raw[name] = raw if name in ("r0", "c1", "c2") else torch.log(torch.expm1(raw))
+    e_torch, _ = model.energies(_Graph([atoms], ["C"], 3.0, torch))
+    lab0 = read(tmp_path / "lab.xyz", 0)
+    assert lab0.get_potential_energy() == pytest.approx(e_torch.item(), rel=1e-6)
+
+
+def test_diverging_eam_fit_names_the_key(real, tmp_path, capsys):
+    spec = {"kind": "eam_fit", "eam": {"cutoff": 3.0, "lr": 1e6, "steps": 50, "fit_max": 4}}
+    with pytest.raises(SystemExit):
+        teacher.main(["--name", "e", "--spec", json.dumps(spec), "--elements", "C", "--fit-data",
+                      str(real / "train_pool.xyz"), "--out", str(tmp_path / "t.json")])
+    assert "teachers.e.eam: the EAM fit diverged" in capsys.readouterr().err
+
+
+def test_ace_teacher_without_python_ace_is_a_clear_error(tmp_path):
+    from synpre.teachers import TeacherError, check_teacher_spec
+
+    (tmp_path / "c.yace").write_text("elements: [C]\n")
+    try:
+        import pyace  # noqa: F401
+    except ImportError:
+        with pytest.raises(TeacherError, match="ace needs python-ace"):
+            check_teacher_spec("c-ace", {"kind": "ace", "path": str(tmp_path / "c.yace")}, ["C"])
+    with pytest.raises(TeacherError, match="teachers.c-ace.path: ACE file"):
+        check_teacher_spec("c-ace", {"kind": "ace", "path": str(tmp_path / "missing.yace")}, ["C"])

@@ -31,7 +31,7 @@ def test_lint():
 @pytest.mark.parametrize("configfile, n_metrics", [
     ("config/config.yaml", 12),   # (2 N_synth + direct) x 2 N_real x 2 seeds
     ("config/quick.yaml", 2),
-    ("config/teachers.yaml", 20),  # (4 teachers x 1 N_synth + direct) x 2 N_real x 2 seeds
+    ("config/teachers.yaml", 24),  # (5 teachers x 1 N_synth + direct) x 2 N_real x 2 seeds
     ("config/paper.yaml", 8 * 5 * 7),   # (6 N_synth + direct) x 8 N_real x 5 seeds
 ])
 def test_dry_run(configfile, n_metrics, tmp_path):

