@@ -124,7 +124,7 @@ def fit_eam(frames, elements: list[str], settings: dict, log) -> tuple[EAMModel,
     model = EAMModel(elements, float(settings["cutoff"]), torch, r0=float(settings.get("r0", 1.5)))
     opt = torch.optim.Adam(list(model.raw.values()), lr=float(settings.get("lr", 0.02)))
     w_f = float(settings.get("force_weight", 1.0))
-    history = []
+    history, first_loss = [], None
     steps = int(settings.get("steps", 300))
     for step in range(steps):
         opt.zero_grad()
@@ -135,6 +135,7 @@ def fit_eam(frames, elements: list[str], settings: dict, log) -> tuple[EAMModel,
         loss = e_loss + w_f * f_loss
         if not torch.isfinite(loss):
             raise EAMFitError(f"the EAM fit diverged (loss {loss.item()} at step {step}); lower eam.lr")
+        first_loss = loss.item() if first_loss is None else first_loss
         loss.backward()
         opt.step()
         if step % max(1, steps // 10) == 0 or step == steps - 1:
@@ -142,6 +143,9 @@ def fit_eam(frames, elements: list[str], settings: dict, log) -> tuple[EAMModel,
                             "forces_rmse_eV_per_A": f_loss.item() ** 0.5})
             log.info("EAM fit step %d: E %.1f meV/atom, F %.3f eV/A", step, history[-1]["energy_rmse_meV_per_atom"],
                      history[-1]["forces_rmse_eV_per_A"])
+    if not loss.item() < first_loss:
+        raise EAMFitError(f"the EAM fit diverged (loss rose from {first_loss:.4g} to {loss.item():.4g}); "
+                          "lower eam.lr")
     with torch.no_grad():
         _, rho = model.energies(g)
     return model, {"history": history, "rho_max": float(rho.max()),
