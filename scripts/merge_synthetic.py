@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synpre.atomic import write_frames, write_json
+from synpre.atomic import write_frames
 from synpre.cli import fail, json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 

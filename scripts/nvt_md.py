@@ -16,28 +16,18 @@ from __future__ import annotations
 import time
 
 from synpre.atomic import write_frames
-from synpre.cli import json_arg, parser, setup_logging
-from synpre.datasets import read_frames
+from synpre.cli import part_parser, setup_logging, source_structures
 from synpre.sampling import AseMD, filter_frames, run_nvt
 from synpre.teachers import make_calculator
 from synpre.threads import limit_threads
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
-    p.add_argument("--inputs", nargs="+", required=True)
-    p.add_argument("--settings", type=json_arg, required=True)
-    p.add_argument("--part", type=int, default=0)
-    p.add_argument("--parts", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
+    args = part_parser(__doc__).parse_args(argv)
     log = setup_logging(args.log)
     limit_threads(args.threads)
     s = args.settings
-    sources = [a for path in args.inputs for a in read_frames(path)]
-    if s.get("max_sources"):
-        sources = sources[: int(s["max_sources"])]
+    sources = source_structures(args)
     driver = dict(s["driver"], name="nvt-driver")
     if driver["kind"] == "lammps":
         driver["species"] = sorted({el for a in sources for el in a.get_chemical_symbols()})
@@ -47,7 +37,7 @@ def main(argv=None) -> None:
         for j, temperature in enumerate(s["temperatures"]):
             md = AseMD(sources[i], calc, float(s["timestep_fs"]), seed=args.seed * 100_000 + i * 100 + j)
             frames += run_nvt(md, float(temperature), int(s["steps"]), int(s["snapshot_every"]),
-                              info={"config_type": "nvt", "source_index": i})
+                              info={"config_type": "nvt", "source_index": sources[i].info["source_index"]})
             md.close()
     kept, dropped = filter_frames(frames, float(s["filter_min_distance"]))
     log.info("NVT from %d structures at %s K: %d snapshots, kept %d, dropped %d %s in %.1f s",

@@ -11,27 +11,14 @@ Example:
 from __future__ import annotations
 
 from synpre.atomic import write_frames
-from synpre.cli import json_arg, parser, setup_logging
-from synpre.datasets import read_frames
+from synpre.cli import part_parser, setup_logging, source_structures
 from synpre.perturb import perturbations
 
 
 def main(argv=None) -> None:
-    p = parser(__doc__)
-    p.add_argument("--inputs", nargs="+", required=True)
-    p.add_argument("--settings", type=json_arg, required=True)
-    p.add_argument("--part", type=int, default=0)
-    p.add_argument("--parts", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
+    args = part_parser(__doc__).parse_args(argv)
     log = setup_logging(args.log)
-    sources = [a for path in args.inputs for a in read_frames(path)]
-    for i, a in enumerate(sources):
-        a.info.setdefault("source_index", i)
-    if args.settings.get("max_sources"):
-        sources = sources[: int(args.settings["max_sources"])]
-    mine = sources[args.part::args.parts]
+    mine = source_structures(args)[args.part::args.parts]
     kept, dropped = [], []
     for atoms, why in perturbations(mine, args.settings, seed=args.seed * 1000 + args.part):
         (kept.append(atoms) if atoms is not None else dropped.append(why))

