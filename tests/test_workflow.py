@@ -75,6 +75,16 @@ def scratch_copy(work):
     return work
 
 
+def test_alchemy_with_a_fitted_teacher_is_refused(tmp_path):
+    cfg = (ROOT / "tests/config/tiny.yaml").read_text().split("\nperturbation:")[0]
+    cfg = cfg.replace("elements: [C]", "elements: [C, Si]")
+    cfg = cfg.replace("{C: -47.37872264431578}", "{C: -47.37872264431578, Si: 0.0}")
+    cfg += "\nalchemy: {species_map: {C: Si}, cell_scale: 1.5}\n"
+    (tmp_path / "alchemy.yaml").write_text(cfg)
+    proc = snakemake("-n", "--configfile", str(tmp_path / "alchemy.yaml"), check=False)
+    assert proc.returncode != 0 and "config alchemy: a fitted teacher (gap_fit, eam_fit)" in proc.stdout + proc.stderr
+
+
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
     """Run the whole tiny DAG once in a scratch copy of the repository."""

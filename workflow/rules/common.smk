@@ -62,15 +62,16 @@ def check_config():
     alchemy = config.get("alchemy")
     if alchemy:
         target = {alchemy["species_map"].get(s, s) for s in config["sampling"]["composition"]}
-        if not target <= set(config["elements"]) or config.get("perturbation"):
+        from_real = config.get("perturbation") or (config.get("nvt") and not config["nvt"].get("files"))
+        if not target <= set(config["elements"]) or from_real:
             raise ValueError(
-                "config alchemy: the transmuted species must be in `elements`, and perturbation "
-                "(of real structures) cannot be combined with alchemy"
+                "config alchemy: the transmuted species must be in `elements`, and samplers that start "
+                "from the real structures (perturbation, nvt without files) cannot be combined with alchemy"
             )
-        if any(config["teachers"][t]["kind"] == "gap_fit" for t in TEACHERS):
+        if any(config["teachers"][t]["kind"] in ("gap_fit", "eam_fit") for t in TEACHERS):
             raise ValueError(
-                "config alchemy: a gap_fit teacher is fitted to the real data's element; use a teacher "
-                "of the synthetic source element (gap_xml, lammps, ...)"
+                "config alchemy: a fitted teacher (gap_fit, eam_fit) is fitted to the real data's element; "
+                "use a teacher of the synthetic source element (gap_xml, lammps, ...)"
             )
     most = max_synthetic(config["sampling"])
     extra = config.get("perturbation") or config.get("nvt")
