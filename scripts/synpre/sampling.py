@@ -7,15 +7,12 @@ potential that drives the MD need not be the teacher that labels the snapshots.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
 
 from .structures import min_interatomic_distance, random_cell
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
