@@ -19,7 +19,7 @@ from synpre.atomic import write_frames, write_json
 from synpre.cli import json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.labels import with_labels
-from synpre.metrics import grouped_errors
+from synpre.metrics import compare
 from synpre.threads import limit_threads
 
 
@@ -49,20 +49,17 @@ def main(argv=None) -> None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     calc = nequip_calculator(args.model, device)
     test = read_frames(args.test)
-    pe, re, n, pf, rf, groups, preds = [], [], [], [], [], [], []
+    preds = []
     t0 = time.perf_counter()
     for atoms in test:
         work = atoms.copy()
         work.calc = calc
-        e, f = work.get_potential_energy(), work.get_forces()
-        pe.append(e), re.append(atoms.get_potential_energy()), n.append(len(atoms))
-        pf.append(f), rf.append(atoms.get_forces()), groups.append(str(atoms.info.get("config_type", "all")))
-        preds.append(with_labels(atoms, e, f, info={"ref_energy": atoms.get_potential_energy()}))
+        preds.append(with_labels(atoms, work.get_potential_energy(), work.get_forces(),
+                                 info={"ref_energy": atoms.get_potential_energy()}))
     dt = time.perf_counter() - t0
-    by_type = grouped_errors(groups, pe, re, n, pf, rf)
-    metrics = dict(by_type.pop("all"))
-    metrics.update(per_config_type=by_type if len(by_type) > 1 else {}, model=args.model, test=args.test,
-                   seconds_per_structure=dt / max(len(test), 1), device=device, **args.run_info)
+    metrics = compare(test, preds)
+    metrics.update(model=args.model, test=args.test, seconds_per_structure=dt / max(len(test), 1), device=device,
+                   **args.run_info)
     training = Path(args.model).with_name("training.json")
     if training.exists():
         metrics["training"] = json.loads(training.read_text())

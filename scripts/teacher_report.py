@@ -21,7 +21,7 @@ from synpre.atomic import atomic_path, write_frames, write_json
 from synpre.cli import json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.labels import label_with
-from synpre.metrics import grouped_errors
+from synpre.metrics import compare
 from synpre.parity import parity_figure
 from synpre.teachers import make_calculator
 from synpre.threads import limit_threads
@@ -41,24 +41,16 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     preds = [label_with(a, calc, teacher["isolated_atom_energies"]) for a in test]
     seconds = (time.perf_counter() - t0) / len(test)
-    n = np.array([len(a) for a in test])
-    ref_e = np.array([a.get_potential_energy() for a in test])
-    pred_e = np.array([a.get_potential_energy() for a in preds])
-    offset = float(np.mean((pred_e - ref_e) / n))  # eV/atom between the two references
-    groups = [str(a.info.get("config_type", "all")) for a in test]
-    ref_f, pred_f = [a.get_forces() for a in test], [a.get_forces() for a in preds]
-    shifted = grouped_errors(groups, pred_e - offset * n, ref_e, n, pred_f, ref_f)
-    raw = grouped_errors(groups, pred_e, ref_e, n, pred_f, ref_f)
-    report = dict(shifted.pop("all"), teacher=teacher["name"], kind=teacher["kind"],
-                  energy_offset_eV_per_atom=offset,
-                  energy_rmse_raw_meV_per_atom=raw["all"]["energy_rmse_meV_per_atom"],
-                  per_config_type=shifted if len(shifted) > 1 else {}, test=args.test,
-                  seconds_per_structure=seconds)
+    report = compare(test, preds, remove_offset=True)
+    report.update(teacher=teacher["name"], kind=teacher["kind"], test=args.test, seconds_per_structure=seconds)
+    offset = report["energy_offset_eV_per_atom"]
     write_frames(out / "test_predictions.xyz", preds)
     with atomic_path(out / "parity.png") as tmp:
-        parity_figure(ref_e / n, pred_e / n - offset, np.concatenate(ref_f), np.concatenate(pred_f), str(tmp),
-                      title=f"teacher {teacher['name']} on the real test set (mean offset removed)",
-                      groups=groups)
+        parity_figure([a.get_potential_energy() / len(a) for a in test],
+                      [a.get_potential_energy() / len(a) - offset for a in preds],
+                      np.concatenate([a.get_forces() for a in test]), np.concatenate([a.get_forces() for a in preds]),
+                      str(tmp), title=f"teacher {teacher['name']} on the real test set (mean offset removed)",
+                      groups=[str(a.info.get("config_type", "all")) for a in test])
     write_json(out / "report.json", report)
     log.info("teacher %s: E %.1f meV/atom (offset %.3f eV/atom removed), F %.3f eV/A, %.3f s/structure",
              teacher["name"], report["energy_rmse_meV_per_atom"], offset, report["forces_rmse_eV_per_A"], seconds)

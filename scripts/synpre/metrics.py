@@ -26,3 +26,23 @@ def grouped_errors(groups, pred_e, ref_e, n_atoms, pred_f, ref_f) -> dict:
         out[str(g)] = errors([pred_e[i] for i in idx], [ref_e[i] for i in idx], [n_atoms[i] for i in idx],
                              [pred_f[i] for i in idx], [ref_f[i] for i in idx])
     return out
+
+
+def compare(test, preds, remove_offset: bool = False) -> dict:
+    """Headline errors of predicted structures against their references, overall and per config_type.
+
+    ``remove_offset`` subtracts the mean per-atom energy difference first (how the paper scores teachers,
+    whose isolated-atom references differ from the data's); the offset is reported.
+    """
+    n = np.array([len(a) for a in test])
+    ref_e = np.array([a.get_potential_energy() for a in test])
+    pred_e = np.array([a.get_potential_energy() for a in preds])
+    offset = float(np.mean((pred_e - ref_e) / n)) if remove_offset else 0.0
+    groups = [str(a.info.get("config_type", "all")) for a in test]
+    ref_f, pred_f = [a.get_forces() for a in test], [a.get_forces() for a in preds]
+    by_type = grouped_errors(groups, pred_e - offset * n, ref_e, n, pred_f, ref_f)
+    out = dict(by_type.pop("all"), per_config_type=by_type if len(by_type) > 1 else {})
+    if remove_offset:
+        out.update(energy_offset_eV_per_atom=offset,
+                   energy_rmse_raw_meV_per_atom=errors(pred_e, ref_e, n, pred_f, ref_f)["energy_rmse_meV_per_atom"])
+    return out

@@ -1,40 +1,23 @@
 # Every final model on the real test set (metrics.json beside the model), then one table + figure.
 
 
-rule evaluate_finetuned:
+rule evaluate:
+    # one rule for fine-tuned and direct models: the model beside metrics.json decides which
+    # training rule (finetune or direct) has to run first
     input:
-        model=rules.finetune.output.model,
+        model=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/model.ckpt",
         test=rules.prepare_reference.output.test,
     output:
-        metrics=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
+        metrics=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
     params:
         script=script_path("evaluate.py"),
-        info=lambda wc: run_info(wc, wc.teacher, wc.n_synth),
+        info=lambda wc: run_info(wc, wc.source, wc.n_synth),
     log:
-        f"{LOGS}/evaluate/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.log",
+        f"{LOGS}/evaluate/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.log",
     benchmark:
-        f"{BENCH}/evaluate/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.tsv"
-    threads: config["threads"]["evaluate"]
-    conda:
-        "../../envs/train.yaml"
-    shell:
-        "python {params.script} --model {input.model} --test {input.test} --run-info {params.info:q}"
-        " --threads {threads} --out {output.metrics} > {log} 2>&1"
-
-
-rule evaluate_direct:
-    input:
-        model=rules.direct.output.model,
-        test=rules.prepare_reference.output.test,
-    output:
-        metrics=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
-    params:
-        script=script_path("evaluate.py"),
-        info=lambda wc: run_info(wc, "direct", 0),
-    log:
-        f"{LOGS}/evaluate/direct/finetune-{{n_real}}/seed-{{seed}}.log",
-    benchmark:
-        f"{BENCH}/evaluate/direct/finetune-{{n_real}}/seed-{{seed}}.tsv"
+        f"{BENCH}/evaluate/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.tsv"
+    wildcard_constraints:
+        source="|".join(TEACHERS + ["direct"]),
     threads: config["threads"]["evaluate"]
     conda:
         "../../envs/train.yaml"
