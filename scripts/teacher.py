@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Rule `teacher`: make a teacher usable and describe it in ``teacher.json``.
 
-gap_fit: fits a GAP to the real training pool; gap_xml: checks a given XML file loads; tblite/lammps:
+gap_fit / eam_fit / ace_fit: fit a GAP, an EAM or an ACE to the real training pool; gap_xml: checks a given XML file loads; tblite/lammps:
 nothing to fit. Every kind then measures its own isolated-atom energies, to which its labels are
 referenced (as the paper does, so that pre-trained models start from sensible predictions).
 
@@ -42,12 +42,28 @@ def fit_eam_teacher(args, spec: dict, log) -> dict:
             "fit_data": args.fit_data, "eam": spec["eam"], "fit": info["history"][-1]}
 
 
+def fit_ace_teacher(args, spec: dict, log) -> dict:
+    """Fit an ACE with pacemaker to the (isolated-atom referenced) training pool; stored as a .yace."""
+    from synpre.acefit import fit_ace
+    from synpre.datasets import read_frames
+
+    if not args.fit_data:
+        fail(f"teachers.{args.name}: kind ace_fit needs --fit-data (the real training pool)")
+    frames = read_frames(args.fit_data)[: spec["ace"].get("fit_max") or None]
+    try:
+        yace = fit_ace(frames, Path(args.out).parent / "ace", spec["ace"], args.elements, log)
+    except RuntimeError as exc:
+        raise TeacherError(f"teachers.{args.name}.ace: {exc}") from exc
+    return {"name": args.name, "kind": "ace", "path": str(yace), "fitted": True,
+            "fit_data": args.fit_data, "ace": spec["ace"]}
+
+
 def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--name", required=True)
     p.add_argument("--spec", type=json_arg, required=True, help="the teacher's config entry (JSON or @file)")
     p.add_argument("--elements", nargs="+", required=True)
-    p.add_argument("--fit-data", help="labelled extxyz to fit to (gap_fit only)")
+    p.add_argument("--fit-data", help="labelled extxyz to fit to (gap_fit, eam_fit, ace_fit)")
     p.add_argument("--fit-e0", type=json_arg, help="isolated-atom energies of the fit data's reference (gap_fit)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
@@ -66,6 +82,8 @@ def main(argv=None) -> None:
                     "fit_data": args.fit_data, "gap": spec["gap"]}
         if spec["kind"] == "eam_fit":
             spec = fit_eam_teacher(args, spec, log)
+        if spec["kind"] == "ace_fit":
+            spec = fit_ace_teacher(args, spec, log)
         if spec["kind"] == "gap_xml":
             check_gap_loads(spec)
         if spec["kind"] == "lammps":

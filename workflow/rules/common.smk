@@ -9,7 +9,7 @@ from pathlib import Path
 SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 from synpre.sampling import mqa_stages
-from synpre.teachers import TeacherError, check_teacher_spec
+from synpre.teachers import FITTED_KINDS, TeacherError, check_teacher_spec
 STUDY = config["study"]
 OUT = f"results/{STUDY}"
 LOGS = f"{OUT}/logs"
@@ -68,9 +68,9 @@ def check_config():
                 "config alchemy: the transmuted species must be in `elements`, and samplers that start "
                 "from the real structures (perturbation, nvt without files) cannot be combined with alchemy"
             )
-        if any(config["teachers"][t]["kind"] in ("gap_fit", "eam_fit") for t in TEACHERS):
+        if any(config["teachers"][t]["kind"] in FITTED_KINDS for t in TEACHERS):
             raise ValueError(
-                "config alchemy: a fitted teacher (gap_fit, eam_fit) is fitted to the real data's element; "
+                "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit) is fitted to the real data's element; "
                 "use a teacher of the synthetic source element (gap_xml, lammps, ...)"
             )
     most = max_synthetic(config["sampling"])

@@ -1,4 +1,4 @@
-# Teachers: fit (gap_fit on the real training pool) or load (a GAP XML file), and measure their
+# Teachers: fit (GAP, EAM or ACE on the real training pool) or load (a GAP XML, .yace, eam/alloy ...), and measure their
 # isolated atoms; everything downstream reads the resulting teacher.json.
 
 
@@ -6,7 +6,7 @@ rule teacher:
     input:
         fit_data=lambda wc: (
             rules.prepare_reference.output.train_pool
-            if config["teachers"][wc.teacher]["kind"] in ("gap_fit", "eam_fit")
+            if config["teachers"][wc.teacher]["kind"] in FITTED_KINDS
             else []
         ),
         xml=lambda wc: config["teachers"][wc.teacher].get("path", []),
