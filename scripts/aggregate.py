@@ -1,15 +1,17 @@
 #!/usr/bin/env python
-"""Rule `aggregate`: every run's metrics.json -> runs.csv (one row per run), learning_curves.png, the
+"""Rule `aggregate`: every run's metrics.json -> runs.csv (one row per run), curves.csv (mean, std and
+number of seeds per point of every learning curve), learning_curves.png (error bars: std), the
 teachers' table and summary.md (the paper's table layout: rows N_real, columns direct + each source).
 
 Example:
-  python scripts/aggregate.py --metrics results/default/*/pretrain-*/finetune-*/seed-*/metrics.json \
-      --csv results/default/runs.csv --figure results/default/learning_curves.png
+  python scripts/aggregate.py --metrics results/default/*/pretrain-*/finetune-*/*/seed-*/metrics.json \
+      --csv results/default/runs.csv --curves results/default/curves.csv \
+      --figure results/default/learning_curves.png
 """
 
 from __future__ import annotations
 
-from synpre.aggregate import learning_curves, runs_table, summary_markdown, teachers_table
+from synpre.aggregate import curves_table, learning_curves, runs_table, summary_markdown, teachers_table
 from synpre.atomic import atomic_path, write_text
 from synpre.cli import parser, setup_logging
 
@@ -18,6 +20,7 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--metrics", nargs="+", required=True)
     p.add_argument("--csv", required=True)
+    p.add_argument("--curves", help="where to write mean ± std per learning-curve point")
     p.add_argument("--figure", required=True)
     p.add_argument("--title", default="")
     p.add_argument("--teacher-reports", nargs="*", default=[], help="teachers' report.json files")
@@ -28,6 +31,9 @@ def main(argv=None) -> None:
     df = runs_table(args.metrics)
     with atomic_path(args.csv) as tmp:
         df.to_csv(tmp, index=False)
+    if args.curves:
+        with atomic_path(args.curves) as tmp:
+            curves_table(df).to_csv(tmp, index=False)
     with atomic_path(args.figure) as tmp:
         learning_curves(df, str(tmp), args.title)
     teachers = teachers_table(args.teacher_reports) if args.teacher_reports else None
@@ -36,7 +42,7 @@ def main(argv=None) -> None:
             teachers.to_csv(tmp, index=False)
     if args.summary:
         write_text(args.summary, summary_markdown(df, teachers))
-    summary = df.groupby(["teacher", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
+    summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
     log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())
 
 

@@ -26,7 +26,7 @@ import yaml
 
 from synpre.atomic import atomic_path, write_json
 from synpre.cli import fail, json_arg, parser, setup_logging
-from synpre.nequip_config import MONITORS, training_config
+from synpre.nequip_config import MONITORS, recipe, training_config
 from synpre.threads import limit_threads
 
 
@@ -77,22 +77,27 @@ def main(argv=None) -> None:
     p.add_argument("--train", required=True)
     p.add_argument("--val", required=True)
     p.add_argument("--pretrained", help="checkpoint to fine-tune (omit to train from scratch)")
+    p.add_argument("--keep-epochs", type=int, nargs="*", default=[],
+                   help="also publish the weights after these epochs (after-epoch-<K>.ckpt), to fine-tune from")
     p.add_argument("--out-dir", required=True)
     args = p.parse_args(argv)
     log = setup_logging(args.log)
     env = dict(os.environ, **limit_threads(args.threads))
+    # nequip-train imports synpre.param_groups for layer-wise learning rates
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), env.get("PYTHONPATH")]))
     out = Path(args.out_dir).resolve()
     run_dir = out / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.pretrained and not Path(args.pretrained).exists():
         fail(f"pre-trained checkpoint {args.pretrained} does not exist; run its pretrain target first")
-    cfg = training_config(args.settings, args.train, args.val, str(run_dir), args.pretrained)
+    cfg = training_config(args.settings, args.train, args.val, str(run_dir), args.pretrained,
+                          keep_epochs=bool(args.keep_epochs))
     text = yaml.safe_dump(cfg, sort_keys=False)
     cfg_path, last = run_dir / "config.yaml", run_dir / "last.ckpt"
     resume = last.exists() and cfg_path.exists() and cfg_path.read_text() == text and readable(last, log)
     if last.exists() and not resume:
         log.info("config changed since the interrupted run: starting afresh")
-        for stale in (last, run_dir / "best.ckpt"):
+        for stale in (last, run_dir / "best.ckpt", *run_dir.glob("epoch-*.ckpt")):
             stale.unlink(missing_ok=True)
         shutil.rmtree(run_dir / "csvlog", ignore_errors=True)
     cfg_path.write_text(text)
@@ -111,7 +116,7 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=run_dir)
     wall = time.perf_counter() - t0
-    monitor = MONITORS[args.settings["training"]["monitor"]]
+    monitor = MONITORS[recipe(args.settings)["monitor"]]
     summary = summarize(read_metrics(run_dir / "csvlog" / "version_0" / "metrics.csv"), monitor)
     if proc.returncode != 0:
         fail(f"nequip-train failed (exit {proc.returncode}) in {run_dir}; see {run_dir / 'train.log'} and this "
@@ -123,6 +128,14 @@ def main(argv=None) -> None:
         fail(f"training diverged (validation {monitor} is NaN/inf) in {run_dir}; lower training.lr")
     summary.update(wall_seconds=round(wall, 1), resumed=resume, pretrained=args.pretrained, train=args.train,
                    val=args.val, monitor=monitor, threads=args.threads, nequip_config=str(cfg_path))
+    for k in args.keep_epochs:
+        saved = run_dir / f"epoch-{k - 1}.ckpt"  # Lightning counts epochs from 0
+        if not saved.exists():
+            fail(f"training stopped after {summary.get('epochs')} epochs, before epoch {k}, whose weights a "
+                 f"fine-tuning strategy asks for (finetune.strategies.*.checkpoint: {k}); raise the patience "
+                 "of early stopping or choose an earlier epoch")
+        with atomic_path(out / f"after-epoch-{k}.ckpt") as tmp:
+            shutil.copyfile(saved, tmp)
     with atomic_path(out / "model.ckpt") as tmp:
         shutil.copyfile(best, tmp)
     write_json(out / "training.json", summary)

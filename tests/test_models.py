@@ -128,12 +128,85 @@ def test_generated_nequip_config_shapes():
     assert plain["training_module"]["model"]["_target_"] == "nequip.model.ModelFromCheckpoint"
 
 
+def test_strategy_configs():
+    eo = training_config(dict(TINY, strategy={"energy_only": True}), "a.xyz", "b.xyz", "/tmp/run", "p.ckpt")
+    module = eo["training_module"]
+    assert module["loss"]["coeffs"]["forces"] == 0.0 and module["val_metrics"]["coeffs"]["forces_rmse"] == 0.0
+    assert module["lr_scheduler"]["monitor"] == "val0_epoch/per_atom_energy_rmse"
+    disc = training_config(dict(TINY, strategy={"xi": 0.5, "freeze_blocks": 1}), "a", "b", "/tmp/run", "p.ckpt")
+    groups = disc["training_module"]["optimizer"]["param_groups"]
+    assert groups["_target_"] == "synpre.param_groups.layerwise" and groups["xi"] == 0.5
+    cos = training_config(dict(TINY, training=dict(TINY["training"], lr_scheduler="cosine")), "a", "b", "/r")
+    assert cos["training_module"]["lr_scheduler"]["scheduler"]["T_max"] == 2
+    assert "param_groups" not in training_config(TINY, "a", "b", "/r")["training_module"]["optimizer"]
+
+
 @pytest.fixture(scope="module")
 def scratch_model(real, tmp_path_factory):
     out = tmp_path_factory.mktemp("scratch")
     train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",
-                str(real / "val.xyz"), "--out-dir", str(out)])
+                str(real / "val.xyz"), "--keep-epochs", "1", "--out-dir", str(out)])
     return out
+
+
+def _weights(ckpt):
+    """The weights a checkpoint's model is evaluated (and fine-tuned) with: nequip loads the EMA ones."""
+    from nequip.model.saved_models import load_saved_model
+    from nequip.utils.global_state import set_global_state
+
+    set_global_state()
+    model = load_saved_model(str(ckpt))
+    return {k.split("func.")[-1]: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def test_discriminative_finetuning_freezes_and_scales_layers(real, scratch_model, tmp_path):
+    """Zaverkin et al.: layer-wise learning rates lr * xi^distance, the first block and the embedding frozen."""
+    settings = dict(TINY, strategy={"name": "disc", "xi": 0.1, "freeze_blocks": 1, "freeze_embedding": True},
+                    model=dict(TINY["model"], num_layers=2))
+    pre = tmp_path / "pre2"
+    train.main(["--settings", json.dumps(dict(settings, strategy={})), "--train", str(real / "train_pool.xyz"),
+                "--val", str(real / "val.xyz"), "--out-dir", str(pre)])
+    ft = tmp_path / "ft"
+    train.main(["--settings", json.dumps(settings), "--train", str(real / "train_pool.xyz"), "--val",
+                str(real / "val.xyz"), "--pretrained", str(pre / "model.ckpt"), "--out-dir", str(ft)])
+    before, after = _weights(pre / "model.ckpt"), _weights(ft / "model.ckpt")
+    frozen = [k for k in after if "layer0_convnet" in k or "type_embed" in k]
+    trained = [k for k in after if "layer1_convnet" in k or "readout" in k]
+    assert frozen and trained
+    for k in frozen:
+        assert torch_equal(after[k], before[k]), f"{k} moved although frozen"
+    assert any(not torch_equal(after[k], before[k]) for k in trained)
+    # the learning rates nequip-train used, from its own LR monitor log
+    rows = train.read_metrics(ft / "run" / "csvlog" / "version_0" / "metrics.csv")
+    lrs = sorted({float(v) for r in rows for k, v in r.items() if k.startswith("lr-") and v}, reverse=True)
+    assert lrs[:2] == pytest.approx([TINY["training"]["lr"], TINY["training"]["lr"] * 0.1])
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)
+
+
+def test_energy_only_finetuning_and_epoch_checkpoint(real, scratch_model, tmp_path):
+    """Energy-only fine-tuning (force weight 0) from the weights after pre-training epoch 1; its forces
+    are still evaluated like every other model's."""
+    assert (scratch_model / "after-epoch-1.ckpt").stat().st_size > 0
+    settings = dict(TINY, strategy={"name": "eo", "energy_only": True})
+    ft = tmp_path / "eo"
+    train.main(["--settings", json.dumps(settings), "--train", str(real / "train_pool.xyz"), "--val",
+                str(real / "val.xyz"), "--pretrained", str(scratch_model / "after-epoch-1.ckpt"), "--out-dir", str(ft)])
+    summary = json.loads((ft / "training.json").read_text())
+    assert summary["monitor"] == "val0_epoch/per_atom_energy_rmse"
+    evaluate.main(["--model", str(ft / "model.ckpt"), "--test", str(real / "test.xyz"), "--out", str(ft / "m.json")])
+    assert np.isfinite(json.loads((ft / "m.json").read_text())["forces_rmse_eV_per_A"])
+
+
+def test_epoch_beyond_early_stop_is_a_clear_error(real, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",
+                    str(real / "val.xyz"), "--keep-epochs", "5", "--out-dir", str(tmp_path / "x")])
+    assert "before epoch 5" in capsys.readouterr().err
 
 
 def test_train_from_scratch_publishes_model_and_summary(scratch_model):

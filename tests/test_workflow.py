@@ -68,6 +68,21 @@ def test_missing_teacher_file_fails_before_any_job(tmp_path):
     assert "teachers.g17.path: /nonexistent/gap17.xml does not exist" in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("strategy, message", [
+    ("{nope: true}", "Additional properties are not allowed ('nope' was unexpected)"),
+    ("{xi: 0}", "0 is less than or equal to the minimum of 0"),
+    ("{freeze_blocks: 3}", "finetune.strategies.bad.freeze_blocks: 3 blocks to freeze, but the model has "
+                           "model.num_layers=1"),
+    ("{checkpoint: 9}", "finetune.strategies.bad.checkpoint: epoch 9 is beyond pre-training's max_epochs=2"),
+])
+def test_bad_strategy_fails_before_any_job(strategy, message, tmp_path):
+    cfg = (ROOT / "tests/config/tiny.yaml").read_text().replace(
+        "    full: {}\n", f"    full: {{}}\n    bad: {strategy}\n")
+    (tmp_path / "bad.yaml").write_text(cfg)
+    proc = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+
+
 def scratch_copy(work):
     for item in ("Snakefile", "workflow", "scripts", "config", "envs", "data", "tests"):
         src = ROOT / item
@@ -82,7 +97,7 @@ def test_alchemy_with_a_fitted_teacher_is_refused(tmp_path):
     cfg += "\nalchemy: {species_map: {C: Si}, cell_scale: 1.5}\n"
     (tmp_path / "alchemy.yaml").write_text(cfg)
     proc = snakemake("-n", "--configfile", str(tmp_path / "alchemy.yaml"), check=False)
-    assert proc.returncode != 0 and "config alchemy: a fitted teacher (gap_fit, eam_fit)" in proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit)" in proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +112,15 @@ def test_end_to_end_outputs(tiny_study):
     out = tiny_study / "results" / "tiny"
     for rel in ("reference/train_pool.xyz", "reference/test.xyz", "teachers/gap-tiny/teacher.json",
                 "gap-tiny/synthetic_pool.xyz", "gap-tiny/pretrain-8/model.ckpt",
-                "gap-tiny/pretrain-8/finetune-5/seed-0/model.ckpt", "direct/pretrain-0/finetune-5/seed-0/model.ckpt",
+                "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.ckpt", "direct/pretrain-0/finetune-5/scratch/seed-0/model.ckpt",
+                "gap-tiny/pretrain-8/finetune-5/energy-only/seed-0/model.ckpt", "curves.csv",
                 "learning_curves.png", "runs.csv"):
         assert (out / rel).stat().st_size > 0, rel
     df = pd.read_csv(out / "runs.csv")
-    assert sorted(df["teacher"]) == ["direct", "gap-tiny"]
+    assert sorted(zip(df["teacher"], df["strategy"])) == [("direct", "scratch"), ("gap-tiny", "energy-only"),
+                                                          ("gap-tiny", "full")]
+    curves = pd.read_csv(out / "curves.csv")
+    assert len(curves) == 3 and (curves["n_seeds"] == 1).all()
     # the synthetic pool mixes MD snapshots with perturbed real structures (config: perturbation)
     from ase.io import read
 
@@ -110,8 +129,11 @@ def test_end_to_end_outputs(tiny_study):
     assert (out / "teachers/gap-tiny/report.json").exists()
     assert re.search(r"\|\s*direct\s*\|", (out / "summary.md").read_text())
     assert df["energy_rmse_meV_per_atom"].notna().all() and (df["forces_rmse_eV_per_A"] > 0).all()
-    m = json.loads((out / "gap-tiny/pretrain-8/finetune-5/seed-0/metrics.json").read_text())
+    m = json.loads((out / "gap-tiny/pretrain-8/finetune-5/full/seed-0/metrics.json").read_text())
     assert m["training"]["pretrained"].endswith("gap-tiny/pretrain-8/model.ckpt")
+    eo = json.loads((out / "gap-tiny/pretrain-8/finetune-5/energy-only/seed-0/metrics.json").read_text())
+    assert eo["training"]["pretrained"].endswith("gap-tiny/pretrain-8/after-epoch-1.ckpt")
+    assert eo["training"]["monitor"].endswith("per_atom_energy_rmse") and eo["forces_rmse_eV_per_A"] > 0
     assert m["n_structures"] == len(open(out / "reference/test.xyz").read().split("Lattice=")) - 1
     # every log and benchmark file was written
     assert list((out / "logs").rglob("*.log")) and list((out / "benchmarks").rglob("*.tsv"))
@@ -130,7 +152,7 @@ def test_reference_build_remakes_a_reference_set(tiny_study):
 
 
 def test_rerun_of_one_target_rebuilds_only_it(tiny_study):
-    target = "results/tiny/direct/pretrain-0/finetune-5/seed-0/metrics.json"
+    target = "results/tiny/direct/pretrain-0/finetune-5/scratch/seed-0/metrics.json"
     proc = snakemake("--cores", "1", "--configfile", "tests/config/tiny.yaml", "-f", target, cwd=tiny_study)
     log = proc.stdout + proc.stderr
     assert "rule evaluate:" in log
@@ -159,5 +181,5 @@ def test_multi_element_study_with_reference_computed_in_the_dag(tmp_path):
     assert sorted(df["teacher"]) == ["direct", "edip"] and (df["forces_rmse_eV_per_A"] > 0).all()
     synthetic = read(out / "edip/synthetic_pool.xyz", ":") + read(out / "edip/synthetic_val.xyz", ":")
     assert sum(a.info.get("config_type") == "nvt" for a in synthetic) == 4  # 2 start cells x 2 snapshots
-    pred = read(out / "edip/pretrain-8/finetune-6/seed-0/predictions.xyz", ":")
+    pred = read(out / "edip/pretrain-8/finetune-6/full/seed-0/predictions.xyz", ":")
     assert all(set(a.get_chemical_symbols()) == {"C", "Si"} for a in pred)

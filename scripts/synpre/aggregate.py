@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-KEYS = ["study", "teacher", "n_synth", "n_real", "seed"]
+KEYS = ["study", "teacher", "strategy", "n_synth", "n_real", "seed"]
+CURVE = ["teacher", "strategy", "n_synth"]  # one learning curve per source, strategy and pre-training size
 VALUES = ["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A", "energy_mae_meV_per_atom", "forces_mae_eV_per_A"]
 
 
@@ -16,6 +17,7 @@ def runs_table(metric_files: list[str]) -> pd.DataFrame:
     for path in metric_files:
         m = json.loads(Path(path).read_text())
         row = {k: m.get(k) for k in KEYS + VALUES}
+        row["strategy"] = row["strategy"] or ("scratch" if row["teacher"] == "direct" else "full")
         row.update(n_test=m.get("n_structures"), epochs=m.get("training", {}).get("epochs"),
                    best_epoch=m.get("training", {}).get("best_epoch"),
                    train_seconds=m.get("training", {}).get("wall_seconds"), metrics_file=str(path))
@@ -24,11 +26,26 @@ def runs_table(metric_files: list[str]) -> pd.DataFrame:
             row[f"forces_rmse_eV_per_A[{ct}]"] = vals["forces_rmse_eV_per_A"]
         rows.append(row)
     df = pd.DataFrame(rows)
-    return df.sort_values(["teacher", "n_synth", "n_real", "seed"]).reset_index(drop=True)
+    return df.sort_values(["teacher", "strategy", "n_synth", "n_real", "seed"]).reset_index(drop=True)
 
 
-def curve_label(teacher: str, n_synth: int) -> str:
-    return "direct" if teacher == "direct" else f"{teacher}, {n_synth} synthetic"
+def curves_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard deviation and number of seeds of every metric per point of every learning curve."""
+    stats = df.groupby(CURVE + ["n_real"])[VALUES].agg(["mean", "std", "count"])
+    stats.columns = [f"{col}_{stat}" for col, stat in stats.columns]
+    counts = [c for c in stats.columns if c.endswith("_count")]
+    stats = stats.drop(columns=counts[1:]).rename(columns={counts[0]: "n_seeds"})
+    return stats.reset_index()
+
+
+def curve_label(teacher: str, n_synth: int, strategy: str = "full", show_strategy: bool = False) -> str:
+    if teacher == "direct":
+        return "direct"
+    return f"{teacher}, {n_synth} synthetic" + (f", {strategy}" if show_strategy else "")
+
+
+def _show_strategy(df: pd.DataFrame) -> bool:
+    return df.loc[df["teacher"] != "direct", "strategy"].nunique() > 1
 
 
 def learning_curves(df: pd.DataFrame, out_png: str, title: str = "") -> None:
@@ -40,12 +57,13 @@ def learning_curves(df: pd.DataFrame, out_png: str, title: str = "") -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    stats = df.groupby(["teacher", "n_synth", "n_real"])[VALUES[:2]].agg(["mean", "std"]).reset_index()
-    for (teacher, n_synth), g in stats.groupby(["teacher", "n_synth"]):
+    stats = df.groupby(CURVE + ["n_real"])[VALUES[:2]].agg(["mean", "std"]).reset_index()
+    show = _show_strategy(df)
+    for (teacher, strategy, n_synth), g in stats.groupby(CURVE):
         style = dict(color="black", ls="--", marker="s") if teacher == "direct" else dict(marker="o")
         for ax, col in zip(axes, VALUES[:2]):
             ax.errorbar(g["n_real"], g[(col, "mean")], yerr=g[(col, "std")].fillna(0), capsize=3,
-                        label=curve_label(teacher, int(n_synth)), **style)
+                        label=curve_label(teacher, int(n_synth), strategy, show), **style)
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     for ax, ylabel in zip(axes, ["energy RMSE (meV/atom)", "force RMSE (eV/Å)"]):
@@ -80,11 +98,13 @@ def teachers_table(report_files: list[str]) -> pd.DataFrame:
 
 
 def paper_table(df: pd.DataFrame, value: str, digits: int) -> pd.DataFrame:
-    """The paper's table layout: rows N_real, columns direct + each (teacher, N_synth), mean ± std."""
+    """The paper's table layout: rows N_real, columns direct + each (teacher, strategy, N_synth),
+    mean ± std over seeds."""
     out = {}
-    for (teacher, n_synth), g in df.groupby(["teacher", "n_synth"]):
+    show = _show_strategy(df)
+    for (teacher, strategy, n_synth), g in df.groupby(CURVE):
         stats = g.groupby("n_real")[value].agg(["mean", "std", "count"])
-        col = curve_label(teacher, int(n_synth))
+        col = curve_label(teacher, int(n_synth), strategy, show)
         out[col] = {n: (f"{m:.{digits}f} ± {s:.{digits}f}" if c > 1 else f"{m:.{digits}f}")
                     for n, (m, s, c) in stats.iterrows()}
     table = pd.DataFrame(out)

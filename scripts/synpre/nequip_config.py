@@ -12,6 +12,40 @@ MONITORS = {"weighted_sum": "val0_epoch/weighted_sum", "forces_rmse": "val0_epoc
             "per_atom_energy_rmse": "val0_epoch/per_atom_energy_rmse"}
 
 
+def recipe(settings: dict) -> dict:
+    """The training settings of one run with its fine-tuning strategy applied: energy-only fine-tuning
+    gives forces no loss weight and picks the best epoch by energy alone (it may not look at forces)."""
+    t = dict(settings["training"])
+    if settings.get("strategy", {}).get("energy_only"):
+        t["loss"] = dict(t["loss"], forces=0.0)
+        t["monitor"] = "per_atom_energy_rmse"
+    return t
+
+
+def param_groups(settings: dict) -> dict | None:
+    """Layer-wise learning rates and freezing (synpre.param_groups.layerwise), or None for plain Adam."""
+    s = settings.get("strategy", {})
+    if not (s.get("xi") or s.get("freeze_blocks") or s.get("freeze_embedding")):
+        return None
+    return {"_target_": "synpre.param_groups.layerwise", "lr": float(recipe(settings)["lr"]),
+            "xi": float(s.get("xi") or 1.0), "num_layers": int(settings["model"]["num_layers"]),
+            "freeze_blocks": int(s.get("freeze_blocks", 0)), "freeze_embedding": bool(s.get("freeze_embedding")),
+            "arch": settings["model"].get("architecture", "nequip")}
+
+
+def scheduler(t: dict, monitor: str) -> dict | None:
+    kind = t.get("lr_scheduler", True)
+    if kind in (False, None):
+        return None
+    if kind == "cosine":
+        return {"scheduler": {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR",
+                              "T_max": int(t["max_epochs"]), "eta_min": float(t["lr"]) / 100},
+                "interval": "epoch", "frequency": 1}
+    return {"scheduler": {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau", "factor": float(t["lr_factor"]),
+                          "patience": int(t["lr_patience"]), "threshold": 0.02, "min_lr": 1e-5},
+            "monitor": monitor, "interval": "epoch", "frequency": 1}
+
+
 def _shift(model: dict):
     return "${training_data_stats:per_atom_energy_mean}" if model["energy_shift"] == "mean" else 0.0
 
@@ -34,7 +68,8 @@ def model_block(settings: dict, pretrained: str | None) -> dict:
             "per_type_energy_scales_trainable": False, "per_type_energy_shifts_trainable": False,
         }
     loaded = {"_target_": "nequip.model.ModelFromCheckpoint", "checkpoint_path": str(Path(pretrained).resolve())}
-    if not settings.get("finetune", {}).get("refit_shift", True):
+    refit = settings.get("strategy", {}).get("refit_shift")
+    if not (refit if refit is not None else settings.get("finetune", {}).get("refit_shift", True)):
         return loaded
     # The teacher's isolated atom and the real data's reference differ (a GAP's SOAP self-term alone
     # shifts it by ~1 eV/atom), so the energy shift is re-derived from the fine-tuning data exactly as
@@ -44,8 +79,11 @@ def model_block(settings: dict, pretrained: str | None) -> dict:
         "shifts_trainable": False, "scales_trainable": False}]}
 
 
-def training_config(settings: dict, train: str, val: str, run_dir: str, pretrained: str | None = None) -> dict:
-    m, t = settings["model"], settings["training"]
+def training_config(settings: dict, train: str, val: str, run_dir: str, pretrained: str | None = None,
+                    keep_epochs: bool = False) -> dict:
+    """The nequip-train config of one run. ``keep_epochs`` also saves the weights after every epoch
+    (``after-epoch-<K>.ckpt``, K counted from 1), for fine-tuning from a chosen pre-training epoch."""
+    m, t = settings["model"], recipe(settings)
     coeffs = {"total_energy": float(t["loss"]["energy"]), "forces": float(t["loss"]["forces"])}
     monitor = MONITORS[t["monitor"]]
     metrics_coeffs = {"per_atom_energy_rmse": coeffs["total_energy"], "forces_rmse": coeffs["forces"]}
@@ -58,6 +96,10 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
          "check_finite": True},
         {"_target_": "lightning.pytorch.callbacks.LearningRateMonitor", "logging_interval": "epoch"},
     ]
+    if keep_epochs:
+        callbacks.append({"_target_": "lightning.pytorch.callbacks.ModelCheckpoint", "dirpath": run_dir,
+                          "filename": "epoch-{epoch}", "every_n_epochs": 1, "save_top_k": -1,
+                          "auto_insert_metric_name": False})
     trainer = {
         "_target_": "lightning.Trainer", "accelerator": "auto", "devices": 1,
         "max_epochs": int(t["max_epochs"]), "check_val_every_n_epoch": 1, "log_every_n_steps": 1,
@@ -68,11 +110,6 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
     }
     if t.get("max_time"):
         trainer["max_time"] = t["max_time"]
-    lr_sched = {
-        "scheduler": {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau", "factor": float(t["lr_factor"]),
-                      "patience": int(t["lr_patience"]), "threshold": 0.02, "min_lr": 1e-5},
-        "monitor": monitor, "interval": "epoch", "frequency": 1,
-    }
     module = {
         "_target_": "nequip.train.EMALightningModule", "ema_decay": float(t["ema_decay"]),
         "loss": {"_target_": "nequip.train.EnergyForceLoss", "per_atom_energy": True, "coeffs": coeffs},
@@ -81,8 +118,10 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
         "optimizer": {"_target_": "torch.optim.Adam", "lr": float(t["lr"])},
         "model": model_block(settings, pretrained),
     }
-    if t.get("lr_scheduler", True):
-        module["lr_scheduler"] = lr_sched
+    if scheduler(t, monitor):
+        module["lr_scheduler"] = scheduler(t, monitor)
+    if param_groups(settings):
+        module["optimizer"]["param_groups"] = param_groups(settings)
     return {
         "run": ["train"],
         "seed": int(settings["seed"]),

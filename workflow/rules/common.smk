@@ -1,5 +1,6 @@
 # Shared helpers: experiment grid, paths and per-rule settings derived from the validated config.
 import itertools
+import re
 import os
 import shlex
 import sys
@@ -16,6 +17,32 @@ LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
 TEACHERS = list(config["pretrain_teachers"])
 RESERVED = {"direct", "teachers", "reference", "synthetic", "logs", "benchmarks"}
+
+
+STRATEGIES = config["finetune"]["strategies"]
+
+
+def check_strategies():
+    """What the schema cannot say about fine-tuning strategies; each error names its key."""
+    layers = config["model"]["num_layers"]
+    pre_epochs = dict(config["training"], **config["pretraining"])["max_epochs"]
+    for name, s in STRATEGIES.items():
+        key = f"config finetune.strategies.{name}"
+        if s.get("freeze_blocks", 0) > layers:
+            raise ValueError(
+                f"{key}.freeze_blocks: {s['freeze_blocks']} blocks to freeze, but the model has "
+                f"model.num_layers={layers}; freeze at most {layers}"
+            )
+        if s.get("checkpoint", "best") != "best" and s["checkpoint"] > pre_epochs:
+            raise ValueError(
+                f"{key}.checkpoint: epoch {s['checkpoint']} is beyond pre-training's max_epochs="
+                f"{pre_epochs}; choose an epoch <= {pre_epochs} or best"
+            )
+        loss = dict(config["training"], **s.get("training", {}))["loss"]
+        if s.get("energy_only") and not loss.get("energy"):
+            raise ValueError(f"{key}.energy_only: the energy loss weight is 0, so nothing would be fitted")
+# pre-training epochs whose weights some strategy fine-tunes from (besides the best epoch)
+KEEP_EPOCHS = sorted({s["checkpoint"] for s in STRATEGIES.values() if s.get("checkpoint", "best") != "best"})
 
 
 def script_path(name):
@@ -73,6 +100,7 @@ def check_config():
                 "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit) is fitted to the real data's element; "
                 "use a teacher of the synthetic source element (gap_xml, lammps, ...)"
             )
+    check_strategies()
     most = max_synthetic(config["sampling"])
     extra = config.get("perturbation") or config.get("nvt")
     if not extra and max(config["n_synth"]) + config["n_val_synth"] > most:
@@ -149,21 +177,30 @@ def trajectory_args(wildcards):
     return f"--density {d} --anneal-temperature {t} --seed {seed} --trajectory {i}"
 
 
-def train_settings(stage):
-    """elements, seed, model and training settings of one run; pretraining overrides training."""
+def train_settings(stage, strategy=None):
+    """elements, seed, model and training settings of one run; pretraining overrides training, and a
+    fine-tuning strategy overrides both its `training` keys and the fine-tuning options."""
     training = dict(config["training"])
     if stage == "pretrain":
         training.update(config["pretraining"])
-    return {
-        "elements": config["elements"],
-        "model": config["model"],
-        "training": training,
-        "finetune": config["finetune"],
-    }
+    settings = {"elements": config["elements"], "model": config["model"],
+                "finetune": {"refit_shift": config["finetune"]["refit_shift"]}}
+    if strategy is not None:
+        recipe = STRATEGIES[strategy]
+        training.update(recipe.get("training", {}))
+        settings["strategy"] = dict({k: v for k, v in recipe.items() if k != "training"}, name=strategy)
+    return dict(settings, training=training)
 
 
-def settings_json(stage, seed):
-    return json.dumps(dict(train_settings(stage), seed=int(seed)))
+def settings_json(stage, seed, strategy=None):
+    return json.dumps(dict(train_settings(stage, strategy), seed=int(seed)))
+
+
+def pretrained_weights(wildcards):
+    """The pre-trained checkpoint a strategy starts from: the best epoch, or the one it names."""
+    epoch = STRATEGIES[wildcards.strategy].get("checkpoint", "best")
+    name = "model.ckpt" if epoch == "best" else f"after-epoch-{epoch}.ckpt"
+    return f"{OUT}/{wildcards.teacher}/pretrain-{wildcards.n_synth}/{name}"
 
 
 def run_info(wildcards, teacher, n_synth):
@@ -171,6 +208,7 @@ def run_info(wildcards, teacher, n_synth):
         {
             "study": STUDY,
             "teacher": teacher,
+            "strategy": wildcards.strategy,
             "n_synth": int(n_synth),
             "n_real": int(wildcards.n_real),
             "seed": int(wildcards.seed),
@@ -180,14 +218,15 @@ def run_info(wildcards, teacher, n_synth):
 
 def all_metrics():
     pre = expand(
-        f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
+        f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/metrics.json",
         teacher=TEACHERS,
         n_synth=config["n_synth"],
         n_real=config["n_real"],
+        strategy=list(STRATEGIES),
         seed=config["seeds"],
     )
     direct = expand(
-        f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
+        f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/scratch/seed-{{seed}}/metrics.json",
         n_real=config["n_real"],
         seed=config["seeds"],
     )
@@ -202,3 +241,4 @@ wildcard_constraints:
     i="[0-9]+",
     k="[0-9]+",
     teacher="|".join(TEACHERS) if TEACHERS else "^$",
+    strategy="|".join(re.escape(s) for s in list(STRATEGIES) + ["scratch"]),

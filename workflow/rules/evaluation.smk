@@ -5,17 +5,17 @@ rule evaluate:
     # one rule for fine-tuned and direct models: the model beside metrics.json decides which
     # training rule (finetune or direct) has to run first
     input:
-        model=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/model.ckpt",
+        model=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.ckpt",
         test=rules.prepare_reference.output.test,
     output:
-        metrics=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/metrics.json",
+        metrics=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/metrics.json",
     params:
         script=script_path("evaluate.py"),
         info=lambda wc: run_info(wc, wc.source, wc.n_synth),
     log:
-        f"{LOGS}/evaluate/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.log",
+        f"{LOGS}/evaluate/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
     benchmark:
-        f"{BENCH}/evaluate/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.tsv"
+        f"{BENCH}/evaluate/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
     wildcard_constraints:
         source="|".join(TEACHERS + ["direct"]),
     threads: config["threads"]["evaluate"]
@@ -37,6 +37,7 @@ rule aggregate:
         ),
     output:
         csv=f"{OUT}/runs.csv",
+        curves=f"{OUT}/curves.csv",
         figure=report(
             f"{OUT}/learning_curves.png",
             category="Learning curves",
@@ -55,6 +56,6 @@ rule aggregate:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python {params.script} --metrics {input.metrics} --csv {output.csv}"
+        "python {params.script} --metrics {input.metrics} --csv {output.csv} --curves {output.curves}"
         " --figure {output.figure} --title {params.title:q} --teacher-reports {input.reports:q}"
         " --teachers-csv {output.teachers} --summary {output.summary} > {log} 2>&1"

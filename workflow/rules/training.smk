@@ -1,5 +1,5 @@
 # NequIP: pre-training on N_synth synthetic structures, fine-tuning of every pre-trained model on
-# every N_real subset and seed, and the direct (no pre-training) baseline. Same recipe throughout.
+# every N_real subset, strategy and seed, and the direct (no pre-training) baseline ("scratch").
 
 
 rule pretrain:
@@ -11,10 +11,12 @@ rule pretrain:
     output:
         model=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/model.ckpt",
         summary=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/training.json",
+        epochs=[f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/after-epoch-{k}.ckpt" for k in KEEP_EPOCHS],
     params:
         script=script_path("train.py"),
         settings=settings_json("pretrain", config["pretrain_seed"]),
         out_dir=lambda wc, output: Path(output.model).parent,
+        keep=f"--keep-epochs {' '.join(map(str, KEEP_EPOCHS))}" if KEEP_EPOCHS else "",
     log:
         f"{LOGS}/pretrain/{{teacher}}/pretrain-{{n_synth}}.log",
     benchmark:
@@ -27,25 +29,25 @@ rule pretrain:
         "../../envs/train.yaml"
     shell:
         "python {params.script} --settings {params.settings:q} --train {input.train} --val {input.val}"
-        " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
+        " {params.keep} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule finetune:
     input:
-        pretrained=rules.pretrain.output.model,
+        pretrained=pretrained_weights,
         train=rules.subset_real.output.subset.replace("{n}", "{n_real}"),
         val=rules.prepare_reference.output.val,
     output:
-        model=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/model.ckpt",
-        summary=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}/training.json",
+        model=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.ckpt",
+        summary=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/training.json",
     params:
         script=script_path("train.py"),
-        settings=lambda wc: settings_json("finetune", wc.seed),
+        settings=lambda wc: settings_json("finetune", wc.seed, wc.strategy),
         out_dir=lambda wc, output: Path(output.model).parent,
     log:
-        f"{LOGS}/finetune/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.log",
+        f"{LOGS}/finetune/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
     benchmark:
-        f"{BENCH}/finetune/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/seed-{{seed}}.tsv"
+        f"{BENCH}/finetune/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
     threads: config["threads"]["train"]
     resources:
         gpu=1 if config["gpu"] else 0,
@@ -61,16 +63,16 @@ rule direct:
         train=rules.subset_real.output.subset.replace("{n}", "{n_real}"),
         val=rules.prepare_reference.output.val,
     output:
-        model=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/model.ckpt",
-        summary=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/seed-{{seed}}/training.json",
+        model=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/scratch/seed-{{seed}}/model.ckpt",
+        summary=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/scratch/seed-{{seed}}/training.json",
     params:
         script=script_path("train.py"),
         settings=lambda wc: settings_json("direct", wc.seed),
         out_dir=lambda wc, output: Path(output.model).parent,
     log:
-        f"{LOGS}/direct/finetune-{{n_real}}/seed-{{seed}}.log",
+        f"{LOGS}/direct/finetune-{{n_real}}/scratch/seed-{{seed}}.log",
     benchmark:
-        f"{BENCH}/direct/finetune-{{n_real}}/seed-{{seed}}.tsv"
+        f"{BENCH}/direct/finetune-{{n_real}}/scratch/seed-{{seed}}.tsv"
     threads: config["threads"]["train"]
     resources:
         gpu=1 if config["gpu"] else 0,
