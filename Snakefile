@@ -2,6 +2,7 @@
 #
 # teacher MD sampling -> teacher labels (shards) -> NequIP pre-training over N_synth
 #   -> fine-tuning on N_real real structures (and direct training) -> evaluation -> aggregation
+#   -> every final model packaged (and optionally compiled) for use in ASE / LAMMPS
 #
 # Run:  snakemake --cores 2                      (config/config.yaml, the embedded default study)
 #       snakemake --cores 2 --configfile config/quick.yaml
@@ -27,9 +28,11 @@ include: "workflow/rules/sampling.smk"
 include: "workflow/rules/labelling.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/export.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.aggregate.output,
+        exported_models(),

@@ -29,6 +29,10 @@ def nequip_calculator(model_path: str, device: str = "cpu"):
     set_global_state()  # float64 default dtype, as nequip-train uses; without it labels round to float32
     from nequip.integrations.ase import NequIPCalculator
 
+    if str(model_path).endswith(".nequip.pt2"):  # AOTInductor-compiled (nequip-compile)
+        return NequIPCalculator.from_compiled_model(str(model_path), device=device,
+                                                    chemical_species_to_atom_type_map=True)
+    # a checkpoint or a .nequip.zip package
     return NequIPCalculator._from_saved_model(model_path, device=device, chemical_species_to_atom_type_map=True)
 
 

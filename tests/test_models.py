@@ -202,6 +202,41 @@ def test_energy_only_finetuning_and_epoch_checkpoint(real, scratch_model, tmp_pa
     assert np.isfinite(json.loads((ft / "m.json").read_text())["forces_rmse_eV_per_A"])
 
 
+def test_package_and_compile_load_without_the_run_folder(real, scratch_model, tmp_path):
+    """A fine-tuned checkpoint still points to its pre-trained parent; its package must not. The
+    compiled (AOTInductor) model must give the same predictions and be usable for evaluation."""
+    import shutil
+
+    import export_model
+
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    shutil.copyfile(scratch_model / "model.ckpt", parent / "model.ckpt")
+    ft = tmp_path / "ft"
+    train.main(["--settings", json.dumps(TINY), "--train", str(real / "val.xyz"), "--val", str(real / "val.xyz"),
+                "--pretrained", str(parent / "model.ckpt"), "--out-dir", str(ft)])
+    export_model.main(["--model", str(ft / "model.ckpt"), "--package", str(ft / "model.nequip.zip"),
+                       "--check", str(real / "test.xyz")])
+    export_model.main(["--model", str(ft / "model.nequip.zip"), "--compile", str(ft / "model.nequip.pt2"),
+                       "--check", str(real / "test.xyz")])
+    report = json.loads((ft / "model.nequip.pt2.json").read_text())
+    assert report["max_force_diff_eV_per_A"] < 1e-3
+    shutil.rmtree(parent)
+    shutil.rmtree(ft / "run")
+    for model in ("model.nequip.zip", "model.nequip.pt2"):
+        evaluate.main(["--model", str(ft / model), "--test", str(real / "test.xyz"), "--out", str(tmp_path / f"{model}.json")])
+    a, b = (json.loads((tmp_path / f"{m}.json").read_text()) for m in ("model.nequip.zip", "model.nequip.pt2"))
+    assert a["energy_rmse_meV_per_atom"] == pytest.approx(b["energy_rmse_meV_per_atom"], rel=1e-4)
+
+
+def test_export_with_a_wrong_extension_is_refused(tmp_path, capsys):
+    import export_model
+
+    with pytest.raises(SystemExit):
+        export_model.main(["--model", "m.ckpt", "--package", str(tmp_path / "m.zip"), "--check", "t.xyz"])
+    assert "needs the .nequip.zip extension" in capsys.readouterr().err
+
+
 def test_epoch_beyond_early_stop_is_a_clear_error(real, tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",

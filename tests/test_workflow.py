@@ -114,6 +114,8 @@ def test_end_to_end_outputs(tiny_study):
                 "gap-tiny/synthetic_pool.xyz", "gap-tiny/pretrain-8/model.ckpt",
                 "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.ckpt", "direct/pretrain-0/finetune-5/scratch/seed-0/model.ckpt",
                 "gap-tiny/pretrain-8/finetune-5/energy-only/seed-0/model.ckpt", "curves.csv",
+                "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.nequip.zip",
+                "direct/pretrain-0/finetune-5/scratch/seed-0/model.nequip.zip.json",
                 "learning_curves.png", "runs.csv"):
         assert (out / rel).stat().st_size > 0, rel
     df = pd.read_csv(out / "runs.csv")

@@ -1,0 +1,57 @@
+# Models people can use: every final model packaged (self-contained .nequip.zip), and optionally
+# compiled (AOTInductor .nequip.pt2); each export is checked against its checkpoint.
+
+
+rule package:
+    input:
+        model=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.ckpt",
+        test=rules.prepare_reference.output.test,
+    output:
+        package=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.zip",
+    params:
+        script=script_path("export_model.py"),
+    log:
+        f"{LOGS}/package/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/package/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
+    wildcard_constraints:
+        source="|".join(TEACHERS + ["direct"]),
+    threads: 1
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {params.script} --model {input.model} --package {output.package} --check {input.test}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule compile:
+    input:
+        package=rules.package.output.package,
+        test=rules.prepare_reference.output.test,
+    output:
+        compiled=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.pt2",
+    params:
+        script=script_path("export_model.py"),
+        device=config["export"]["device"],
+    log:
+        f"{LOGS}/compile/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/compile/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
+    wildcard_constraints:
+        source="|".join(TEACHERS + ["direct"]),
+    threads: 1
+    resources:
+        gpu=1 if config["export"]["device"] == "cuda" else 0,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {params.script} --model {input.package} --compile {output.compiled} --check {input.test}"
+        " --device {params.device} --threads {threads} > {log} 2>&1"
+
+
+def exported_models():
+    """Every final model's package, and its compiled form where the config asks for it."""
+    names = (["model.nequip.zip"] if config["export"]["package"] else []) + (
+        ["model.nequip.pt2"] if config["export"]["compile"] else []
+    )
+    return [m.replace("metrics.json", name) for m in all_metrics() for name in names]
