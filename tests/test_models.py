@@ -237,6 +237,27 @@ def test_export_with_a_wrong_extension_is_refused(tmp_path, capsys):
     assert "needs the .nequip.zip extension" in capsys.readouterr().err
 
 
+def test_allegro_trains_and_finetunes_discriminatively(real, tmp_path):
+    """The second architecture through the same scripts: Allegro from scratch, then fine-tuned with
+    layer-wise learning rates (every Allegro parameter is placed in a layer)."""
+    settings = dict(TINY, model=dict(TINY["model"], architecture="allegro", num_layers=2, num_scalar_features=8,
+                                     num_tensor_features=4))
+    pre = tmp_path / "pre"
+    train.main(["--settings", json.dumps(settings), "--train", str(real / "train_pool.xyz"), "--val",
+                str(real / "val.xyz"), "--out-dir", str(pre)])
+    cfg = (pre / "run" / "config.yaml").read_text()
+    assert "allegro.model.AllegroModel" in cfg
+    ft = tmp_path / "ft"
+    train.main(["--settings", json.dumps(dict(settings, strategy={"xi": 0.5, "freeze_embedding": True})),
+                "--train", str(real / "val.xyz"), "--val", str(real / "val.xyz"),
+                "--pretrained", str(pre / "model.ckpt"), "--out-dir", str(ft)])
+    evaluate.main(["--model", str(ft / "model.ckpt"), "--test", str(real / "test.xyz"), "--out", str(ft / "m.json")])
+    assert np.isfinite(json.loads((ft / "m.json").read_text())["forces_rmse_eV_per_A"])
+    before, after = _weights(pre / "model.ckpt"), _weights(ft / "model.ckpt")
+    embed = [k for k in after if "radial_chemical_embed" in k]
+    assert embed and all(torch_equal(after[k], before[k]) for k in embed)
+
+
 def test_epoch_beyond_early_stop_is_a_clear_error(real, tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",

@@ -2,6 +2,7 @@
 a tiny study (real teacher fit, MD, labelling, NequIP training) and a single-target rerun."""
 
 import json
+import os
 import re
 import shutil
 
@@ -81,6 +82,18 @@ def test_bad_strategy_fails_before_any_job(strategy, message, tmp_path):
     (tmp_path / "bad.yaml").write_text(cfg)
     proc = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+
+
+def test_architecture_without_its_package_fails_before_any_job(tmp_path):
+    cfg = (ROOT / "tests/config/tiny.yaml").read_text().replace("model: {", "model: {architecture: allegro, ")
+    (tmp_path / "bad.yaml").write_text(cfg)
+    shadow = tmp_path / "shadow" / "allegro"  # an environment where nequip-allegro does not import
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named allegro')\n")
+    env = dict(os.environ, PYTHONPATH=str(shadow.parent))
+    proc = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"), check=False, env=env)
+    assert proc.returncode != 0
+    assert "config model.architecture: allegro needs the nequip-allegro package" in proc.stdout + proc.stderr
 
 
 def scratch_copy(work):

@@ -54,8 +54,35 @@ def _scale(model: dict):
     return "${training_data_stats:forces_rms}" if model["energy_scale"] == "forces_rms" else float(model["energy_scale"])
 
 
+# architecture -> (module, pip package) that provides it
+ARCHITECTURES = {"nequip": ("nequip", "nequip"), "allegro": ("allegro", "nequip-allegro")}
+
+
+def allegro_block(m: dict, seed: int) -> dict:
+    """Allegro (nequip-allegro) on the same framework: strictly local, pair-based tensor features."""
+    return {
+        "_target_": "allegro.model.AllegroModel", "seed": seed, "model_dtype": m["model_dtype"],
+        "type_names": "${model_type_names}", "r_max": "${cutoff_radius}", "l_max": m["l_max"],
+        "parity": m["parity"], "num_layers": m["num_layers"],
+        "radial_chemical_embed": {"_target_": "allegro.nn.TwoBodyBesselScalarEmbed",
+                                  "num_bessels": m["num_bessels"], "bessel_trainable": False,
+                                  "polynomial_cutoff_p": m["polynomial_cutoff_p"]},
+        "radial_chemical_embed_dim": m["num_scalar_features"],
+        "scalar_embed_mlp_hidden_layers_depth": m["radial_mlp_depth"],
+        "scalar_embed_mlp_hidden_layers_width": m["radial_mlp_width"],
+        "num_scalar_features": m["num_scalar_features"], "num_tensor_features": m["num_tensor_features"],
+        "allegro_mlp_hidden_layers_depth": 1, "allegro_mlp_hidden_layers_width": m["num_scalar_features"],
+        "readout_mlp_hidden_layers_depth": 1, "readout_mlp_hidden_layers_width": m["num_scalar_features"],
+        "avg_num_neighbors": "${training_data_stats:num_neighbors_mean}",
+        "per_type_energy_shifts": _shift(m), "per_type_energy_scales": _scale(m),
+        "per_type_energy_scales_trainable": False, "per_type_energy_shifts_trainable": False,
+    }
+
+
 def model_block(settings: dict, pretrained: str | None) -> dict:
     m, seed = settings["model"], settings["seed"]
+    if pretrained is None and m.get("architecture", "nequip") == "allegro":
+        return allegro_block(m, seed)
     if pretrained is None:
         return {
             "_target_": "nequip.model.NequIPGNNModel", "seed": seed, "model_dtype": m["model_dtype"],

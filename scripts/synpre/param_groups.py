@@ -15,8 +15,8 @@ import re
 # parameter-name patterns per architecture: (block index pattern, embedding pattern, readout pattern)
 LAYOUTS = {
     "nequip": (r"layer(\d+)_convnet", r"type_embed|chemical_embedding", r"readout|output"),
-    "allegro": (r"allegro\.layers\.(\d+)|tp_layers\.(\d+)|(?:^|\.)layers\.(\d+)",
-                r"type_embed|embed|two_body|radial_chemical", r"readout|edge_eng|output|pair_potential"),
+    "allegro": (r"allegro\.(?:latents|tps|env_embed_linears|env_linears)\.(\d+)",
+                r"radial_chemical_embed|scalar_embed|tensor_embed|first_layer_env_embed", r"readout|pair_potential"),
 }
 
 

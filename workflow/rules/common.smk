@@ -9,6 +9,7 @@ from pathlib import Path
 
 SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
+from synpre.nequip_config import ARCHITECTURES
 from synpre.sampling import mqa_stages
 from synpre.teachers import FITTED_KINDS, TeacherError, check_teacher_spec
 STUDY = config["study"]
@@ -20,6 +21,20 @@ RESERVED = {"direct", "teachers", "reference", "synthetic", "logs", "benchmarks"
 
 
 STRATEGIES = config["finetune"]["strategies"]
+
+
+def check_model():
+    import importlib
+
+    arch = config["model"]["architecture"]
+    import_name, package = ARCHITECTURES[arch]
+    try:
+        importlib.import_module(import_name)
+    except ImportError as exc:
+        raise ValueError(
+            f"config model.architecture: {arch} needs the {package} package, which cannot be imported in "
+            f"this environment ({exc}); pip install -r requirements.txt"
+        ) from exc
 
 
 def check_strategies():
@@ -100,6 +115,7 @@ def check_config():
                 "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit) is fitted to the real data's element; "
                 "use a teacher of the synthetic source element (gap_xml, lammps, ...)"
             )
+    check_model()
     check_strategies()
     most = max_synthetic(config["sampling"])
     extra = config.get("perturbation") or config.get("nvt")
@@ -231,6 +247,14 @@ def all_metrics():
         seed=config["seeds"],
     )
     return pre + direct
+
+
+def exported_models():
+    """Every final model's package, and its compiled form where the config asks for it."""
+    names = (["model.nequip.zip"] if config["export"]["package"] else []) + (
+        ["model.nequip.pt2"] if config["export"]["compile"] else []
+    )
+    return [m.replace("metrics.json", name) for m in all_metrics() for name in names]
 
 
 wildcard_constraints:

@@ -48,10 +48,3 @@ rule compile:
         "python {params.script} --model {input.package} --compile {output.compiled} --check {input.test}"
         " --device {params.device} --threads {threads} > {log} 2>&1"
 
-
-def exported_models():
-    """Every final model's package, and its compiled form where the config asks for it."""
-    names = (["model.nequip.zip"] if config["export"]["package"] else []) + (
-        ["model.nequip.pt2"] if config["export"]["compile"] else []
-    )
-    return [m.replace("metrics.json", name) for m in all_metrics() for name in names]
