@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Rule `nvt_sample`: plain NVT MD at chosen temperatures from given structures (e.g. the real
-training pool), snapshots unlabelled; part k of K takes structures k, k+K, ...
+"""Rules `nvt_sample` and `reference_nvt`: plain NVT MD at chosen temperatures from given structures
+(e.g. the real training pool, or a molecule), snapshots unlabelled; part k of K takes runs k, k+K, ...
 
 The driver is any teacher kind (ASE Langevin dynamics, so any cell shape works), e.g. LAMMPS LCBOP.
 
@@ -33,15 +33,21 @@ def main(argv=None) -> None:
         driver["species"] = sorted({el for a in sources for el in a.get_chemical_symbols()})
     calc = make_calculator(driver)
     frames, t0 = [], time.perf_counter()
-    for i in range(args.part, len(sources), args.parts):
-        for j, temperature in enumerate(s["temperatures"]):
-            md = AseMD(sources[i], calc, float(s["timestep_fs"]), seed=args.seed * 100_000 + i * 100 + j)
-            frames += run_nvt(md, float(temperature), int(s["steps"]), int(s["snapshot_every"]),
-                              info={"config_type": "nvt", "source_index": sources[i].info["source_index"]})
-            md.close()
+    temps, repeats = s["temperatures"], int(s.get("repeats", 1))
+    # one work item per (structure, temperature, repeat); part k of K takes items k, k+K, ... so even a
+    # single start structure (a molecule) spreads over every part
+    items = [(i, j, r) for i in range(len(sources)) for j in range(len(temps)) for r in range(repeats)]
+    for i, j, r in items[args.part :: args.parts]:
+        md = AseMD(sources[i], calc, float(s["timestep_fs"]), seed=args.seed * 100_000 + i * 100 + j + 1_000_000 * r)
+        # `trajectory` lets a reference set built from these runs be split by trajectory
+        frames += run_nvt(md, float(temps[j]), int(s["steps"]), int(s["snapshot_every"]),
+                          info={"config_type": s.get("config_type", "nvt"),
+                                "source_index": sources[i].info["source_index"],
+                                "trajectory": (i * len(temps) + j) * repeats + r})
+        md.close()
     kept, dropped = filter_frames(frames, float(s["filter_min_distance"]))
-    log.info("NVT from %d structures at %s K: %d snapshots, kept %d, dropped %d %s in %.1f s",
-             len(range(args.part, len(sources), args.parts)), s["temperatures"], len(frames), len(kept),
+    log.info("NVT: %d of %d runs (%d structures x %s K x %d repeats): %d snapshots, kept %d, dropped %d %s "
+             "in %.1f s", len(items[args.part :: args.parts]), len(items), len(sources), temps, repeats, len(frames), len(kept),
              len(frames) - len(kept), dropped or "", time.perf_counter() - t0)
     write_frames(args.out, kept)
 

@@ -34,6 +34,7 @@ def test_lint():
     ("config/quick.yaml", 2),
     ("config/teachers.yaml", 24),  # (5 teachers x 1 N_synth + direct) x 2 N_real x 2 seeds
     ("config/paper.yaml", 8 * 5 * 7),   # (6 N_synth + direct) x 8 N_real x 5 seeds
+    ("config/molecule.yaml", 3 * 2 * 3),  # (2 strategies + direct) x 3 N_real x 2 seeds
 ])
 def test_dry_run(configfile, n_metrics, tmp_path):
     if configfile.endswith("paper.yaml"):
@@ -198,3 +199,23 @@ def test_multi_element_study_with_reference_computed_in_the_dag(tmp_path):
     assert sum(a.info.get("config_type") == "nvt" for a in synthetic) == 4  # 2 start cells x 2 snapshots
     pred = read(out / "edip/pretrain-8/finetune-6/full/seed-0/predictions.xyz", ":")
     assert all(set(a.get_chemical_symbols()) == {"C", "Si"} for a in pred)
+
+
+def test_molecule_study_end_to_end(tmp_path):
+    """Non-periodic data through the whole DAG: a GFN2-xTB reference made in the DAG, GFN1-xTB synthetic
+    data, full and energy-only fine-tuning, packaged models."""
+    work = scratch_copy(tmp_path)
+    snakemake("--cores", "2", "--configfile", "tests/config/molecule.yaml", cwd=work)
+    from ase.io import read
+
+    out = work / "results" / "molecule-tiny"
+    ref = read(out / "reference.extxyz.gz", ":")
+    assert not any(a.pbc.any() for a in ref) and {a.info["reference_method"] for a in ref} == {"GFN2-xTB"}
+    assert {a.info["split"] for a in ref} == {"train", "test"}
+    pool = read(out / "gfn1" / "synthetic_pool.xyz", ":")
+    assert not any(a.pbc.any() for a in pool) and all("stress" not in a.calc.results for a in pool)
+    df = pd.read_csv(out / "runs.csv")
+    assert sorted(df["strategy"]) == ["energy-only", "full", "scratch"]
+    assert (df["forces_rmse_eV_per_A"] > 0).all()
+    assert (out / "gfn1/pretrain-10/finetune-6/energy-only/seed-0/model.nequip.zip").stat().st_size > 0
+

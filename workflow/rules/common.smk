@@ -129,13 +129,15 @@ def check_config():
 
 def max_synthetic(s):
     """Snapshots the sampling grid yields if no frame is dropped."""
+    if not s.get("enabled", True):
+        return 0
     per_traj = sum(
         st.steps // s["snapshot_every"]
         for st in mqa_stages(s["protocol"], 1.0)
         if st.record
     )
     n_traj = len(s["densities"]) * len(s["anneal_temperatures"]) * s["repeats"]
-    return n_traj * per_traj if s.get("enabled", True) else 0
+    return n_traj * per_traj
 
 
 check_config()
@@ -152,7 +154,7 @@ def grid(section):
 
 
 SAMPLING = {f"{STUDY}/synthetic": config["sampling"]}
-if "reference_build" in config:
+if "sampling" in config.get("reference_build", {}):
     SAMPLING[f"{STUDY}/reference-build"] = config["reference_build"]["sampling"]
 CRYSTALS = any(
     config.get("reference_build", {}).get("crystals", {}).get(kind, 0) for kind in ("diamond", "graphite")
@@ -167,6 +169,8 @@ def trajectory_files(campaign):
 
 
 def shard_trajectories(campaign, shard, n_shards):
+    if campaign not in SAMPLING:
+        return []
     return trajectory_files(campaign)[int(shard) :: int(n_shards)]
 
 

@@ -35,7 +35,7 @@ rule merge_synthetic:
     params:
         script=script_path("merge_synthetic.py"),
         n_val=config["n_val_synth"],
-        seed=config["sampling"]["seed"],
+        seed=config["sampling"].get("seed", 0),
         alchemy=f"--alchemy {shlex.quote(json.dumps(config['alchemy']))}" if config.get("alchemy") else "",
     log:
         f"{LOGS}/merge_synthetic/{{teacher}}.log",
