@@ -202,8 +202,8 @@ def test_multi_element_study_with_reference_computed_in_the_dag(tmp_path):
 
 
 def test_molecule_study_end_to_end(tmp_path):
-    """Non-periodic data through the whole DAG: a GFN2-xTB reference made in the DAG, GFN1-xTB synthetic
-    data, full and energy-only fine-tuning, packaged models."""
+    """Non-periodic data and Allegro through the whole DAG: a GFN2-xTB reference made in the DAG, GFN1-xTB
+    synthetic data, full and energy-only fine-tuning, packaged models."""
     work = scratch_copy(tmp_path)
     snakemake("--cores", "2", "--configfile", "tests/config/molecule.yaml", cwd=work)
     from ase.io import read
@@ -218,4 +218,5 @@ def test_molecule_study_end_to_end(tmp_path):
     assert sorted(df["strategy"]) == ["energy-only", "full", "scratch"]
     assert (df["forces_rmse_eV_per_A"] > 0).all()
     assert (out / "gfn1/pretrain-10/finetune-6/energy-only/seed-0/model.nequip.zip").stat().st_size > 0
+    assert "allegro.model.AllegroModel" in (out / "gfn1/pretrain-10/run/config.yaml").read_text()
 
