@@ -14,6 +14,7 @@ from __future__ import annotations
 from synpre.aggregate import curves_table, learning_curves, runs_table, summary_markdown, teachers_table
 from synpre.atomic import atomic_path, write_text
 from synpre.cli import parser, setup_logging
+from synpre.headline import efficiency_figure, headline_markdown, headline_table
 
 
 def main(argv=None) -> None:
@@ -22,6 +23,8 @@ def main(argv=None) -> None:
     p.add_argument("--csv", required=True)
     p.add_argument("--curves", help="where to write mean ± std per learning-curve point")
     p.add_argument("--figure", required=True)
+    p.add_argument("--headline", help="where to write the computed % cuts and data-efficiency factors (CSV)")
+    p.add_argument("--efficiency-figure", help="the data-efficiency factors drawn on the direct curve")
     p.add_argument("--title", default="")
     p.add_argument("--teacher-reports", nargs="*", default=[], help="teachers' report.json files")
     p.add_argument("--teachers-csv", help="where to write the teachers' table")
@@ -36,12 +39,19 @@ def main(argv=None) -> None:
             curves_table(df).to_csv(tmp, index=False)
     with atomic_path(args.figure) as tmp:
         learning_curves(df, str(tmp), args.title)
+    headline = headline_table(df)
+    if args.headline:
+        with atomic_path(args.headline) as tmp:
+            headline.to_csv(tmp, index=False)
+    if args.efficiency_figure:
+        with atomic_path(args.efficiency_figure) as tmp:
+            efficiency_figure(df, headline, str(tmp))
     teachers = teachers_table(args.teacher_reports) if args.teacher_reports else None
     if args.teachers_csv and teachers is not None:
         with atomic_path(args.teachers_csv) as tmp:
             teachers.to_csv(tmp, index=False)
     if args.summary:
-        write_text(args.summary, summary_markdown(df, teachers))
+        write_text(args.summary, summary_markdown(df, teachers) + "\n" + headline_markdown(headline))
     summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
     log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())
 

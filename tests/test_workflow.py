@@ -130,11 +130,15 @@ def test_end_to_end_outputs(tiny_study):
                 "gap-tiny/pretrain-8/finetune-5/energy-only/seed-0/model.ckpt", "curves.csv",
                 "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.nequip.zip",
                 "direct/pretrain-0/finetune-5/scratch/seed-0/model.nequip.zip.json",
+                "headline.csv", "data_efficiency.png",
                 "learning_curves.png", "runs.csv"):
         assert (out / rel).stat().st_size > 0, rel
     df = pd.read_csv(out / "runs.csv")
     assert sorted(zip(df["teacher"], df["strategy"])) == [("direct", "scratch"), ("gap-tiny", "energy-only"),
                                                           ("gap-tiny", "full")]
+    headline = pd.read_csv(out / "headline.csv")  # one row per pre-trained curve point and metric
+    assert len(headline) == 2 * 2 and set(headline["bound"]) <= {"=", ">=", "<="}
+    assert "## Headline numbers" in (out / "summary.md").read_text()
     curves = pd.read_csv(out / "curves.csv")
     assert len(curves) == 3 and (curves["n_seeds"] == 1).all()
     # the synthetic pool mixes MD snapshots with perturbed real structures (config: perturbation)

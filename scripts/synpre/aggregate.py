@@ -48,6 +48,22 @@ def _show_strategy(df: pd.DataFrame) -> bool:
     return df.loc[df["teacher"] != "direct", "strategy"].nunique() > 1
 
 
+def log_axes(ax, xticks, ylabel: str) -> None:
+    """Log-log axes with plain numbers (not 4x10^2); y spans little, so its minor ticks are labelled."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(xticks)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
+    ax.set_xlabel("number of real training structures")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def learning_curves(df: pd.DataFrame, out_png: str, title: str = "") -> None:
     """Energy and force RMSE vs N_real on log-log axes, one line per (teacher, N_synth) plus direct;
     mean over seeds, error bars = standard deviation."""
@@ -64,20 +80,8 @@ def learning_curves(df: pd.DataFrame, out_png: str, title: str = "") -> None:
         for ax, col in zip(axes, VALUES[:2]):
             ax.errorbar(g["n_real"], g[(col, "mean")], yerr=g[(col, "std")].fillna(0), capsize=3,
                         label=curve_label(teacher, int(n_synth), strategy, show), **style)
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-
     for ax, ylabel in zip(axes, ["energy RMSE (meV/atom)", "force RMSE (eV/Å)"]):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(sorted(df["n_real"].unique()))
-        # plain numbers (not 4x10^2) on the log axes; y spans little, so its minor ticks are labelled
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_major_formatter(ScalarFormatter())
-        ax.yaxis.set_minor_formatter(ScalarFormatter())
-        ax.set_xlabel("number of real training structures")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, which="both", alpha=0.3)
+        log_axes(ax, sorted(df["n_real"].unique()), ylabel)
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)

@@ -43,6 +43,12 @@ rule aggregate:
             category="Learning curves",
             caption="../report/learning_curves.rst",
         ),
+        headline=f"{OUT}/headline.csv",
+        efficiency=report(
+            f"{OUT}/data_efficiency.png",
+            category="Learning curves",
+            caption="../report/data_efficiency.rst",
+        ),
         teachers=f"{OUT}/teachers.csv",
         summary=f"{OUT}/summary.md",
     params:
@@ -58,4 +64,5 @@ rule aggregate:
     shell:
         "python {params.script} --metrics {input.metrics} --csv {output.csv} --curves {output.curves}"
         " --figure {output.figure} --title {params.title:q} --teacher-reports {input.reports:q}"
-        " --teachers-csv {output.teachers} --summary {output.summary} > {log} 2>&1"
+        " --teachers-csv {output.teachers} --summary {output.summary} --headline {output.headline}"
+        " --efficiency-figure {output.efficiency} > {log} 2>&1"
