@@ -2,7 +2,8 @@
 """Rule `evaluate`: a trained model on the real test set -> metrics.json beside the model.
 
 Per-atom energy RMSE (meV/atom) and force component RMSE (eV/A), MAE too, for all test structures and
-per ``config_type``. Predictions go to ``predictions.xyz`` so every number can be recomputed.
+per ``config_type``. Predictions go to ``predictions.xyz`` so every number can be recomputed; the
+energy and force parity plot to ``parity.png`` (per-atom energies coloured by config_type).
 
 Example:
   python scripts/evaluate.py --model results/default/direct/pretrain-0/finetune-25/seed-0/model.ckpt \
@@ -15,11 +16,14 @@ import json
 import time
 from pathlib import Path
 
-from synpre.atomic import write_frames, write_json
+import numpy as np
+
+from synpre.atomic import atomic_path, write_frames, write_json
 from synpre.cli import json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.labels import with_labels
 from synpre.metrics import compare
+from synpre.parity import parity_figure
 from synpre.threads import limit_threads
 
 
@@ -68,6 +72,13 @@ def main(argv=None) -> None:
     if training.exists():
         metrics["training"] = json.loads(training.read_text())
     write_frames(Path(args.out).with_name("predictions.xyz"), preds)
+    with atomic_path(Path(args.out).with_name("parity.png")) as tmp:
+        name = " ".join(f"{k}={v}" for k, v in args.run_info.items() if k != "study") or args.model
+        parity_figure([a.get_potential_energy() / len(a) for a in test], [a.get_potential_energy() / len(a) for a in preds],
+                      np.concatenate([a.get_forces() for a in test]), np.concatenate([a.get_forces() for a in preds]),
+                      str(tmp), title=f"{name}: E {metrics['energy_rmse_meV_per_atom']:.1f} meV/atom, "
+                      f"F {metrics['forces_rmse_eV_per_A']:.3f} eV/Å",
+                      groups=[str(a.info.get("config_type", "all")) for a in test])
     write_json(args.out, metrics)
     log.info("%s: E %.1f meV/atom, F %.3f eV/A on %d test structures", args.model,
              metrics["energy_rmse_meV_per_atom"], metrics["forces_rmse_eV_per_A"], len(test))

@@ -9,6 +9,13 @@ rule evaluate:
         test=rules.prepare_reference.output.test,
     output:
         metrics=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/metrics.json",
+        parity=report(
+            f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/parity.png",
+            category="Models",
+            subcategory="{source}, N_synth {n_synth}, {strategy}",
+            labels={"N_real": "{n_real}", "seed": "{seed}"},
+            caption="../report/model_parity.rst",
+        ),
     params:
         script=script_path("evaluate.py"),
         info=lambda wc: run_info(wc, wc.source, wc.n_synth),
