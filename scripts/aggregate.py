@@ -11,7 +11,8 @@ Example:
 
 from __future__ import annotations
 
-from synpre.aggregate import curves_table, learning_curves, runs_table, summary_markdown, teachers_table
+from synpre.aggregate import (curves_table, learning_curves, runs_table, stability_table, summary_markdown,
+                              survival_figure, teachers_table)
 from synpre.atomic import atomic_path, write_text
 from synpre.cli import parser, setup_logging
 from synpre.headline import efficiency_figure, headline_markdown, headline_table
@@ -29,6 +30,9 @@ def main(argv=None) -> None:
     p.add_argument("--teacher-reports", nargs="*", default=[], help="teachers' report.json files")
     p.add_argument("--teachers-csv", help="where to write the teachers' table")
     p.add_argument("--summary", help="markdown summary in the paper's table layout")
+    p.add_argument("--stability", nargs="*", default=[], help="stability.json files of the models")
+    p.add_argument("--stability-csv", help="where to write the stability table")
+    p.add_argument("--survival", help="where to draw the survival plot")
     args = p.parse_args(argv)
     log = setup_logging(args.log)
     df = runs_table(args.metrics)
@@ -50,8 +54,23 @@ def main(argv=None) -> None:
     if args.teachers_csv and teachers is not None:
         with atomic_path(args.teachers_csv) as tmp:
             teachers.to_csv(tmp, index=False)
+    stability = stability_table([f for f in args.stability if f])
+    if args.stability_csv:
+        with atomic_path(args.stability_csv) as tmp:
+            stability.to_csv(tmp, index=False)
+    if args.survival:
+        with atomic_path(args.survival) as tmp:
+            survival_figure(stability, str(tmp))
     if args.summary:
-        write_text(args.summary, summary_markdown(df, teachers) + "\n" + headline_markdown(headline))
+        parts = [summary_markdown(df, teachers), headline_markdown(headline)]
+        if len(stability):
+            alive = stability.groupby(["teacher", "strategy", "n_synth", "n_real"]).agg(
+                runs=("survived", "size"), survived=("survived", "sum"),
+                mean_time_to_failure_ps=("time_to_failure_ps", "mean"), first_alarm=("alarm", "first"))
+            parts.append("## MD stability (stability.csv)\n\nRuns without an alarm over the whole protocol "
+                         f"({stability['protocol_ps'].max():g} ps); the mean time to failure counts failed runs only.\n\n"
+                         + alive.reset_index().to_markdown(index=False) + "\n")
+        write_text(args.summary, "\n".join(p for p in parts if p))
     summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
     log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())
 

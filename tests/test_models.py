@@ -258,6 +258,33 @@ def test_allegro_trains_and_finetunes_discriminatively(real, tmp_path):
     assert embed and all(torch_equal(after[k], before[k]) for k in embed)
 
 
+STABILITY = {"start": {"config_type": None, "index": 0}, "t_start": 300, "t_max": 2000, "ramp_ps": 0.02,
+             "hold_ps": 0.02, "timestep_fs": 1.0, "friction_per_ps": 10, "check_every": 5, "record_every": 10,
+             "energy_band": 2.0, "min_distance": 0.7, "force_sigma": 5, "seed": 0}
+
+
+# Tersoff's forces on these GFN1-xTB cells are far off the training distribution: the survival case
+# widens the force alarm, each other case makes one threshold impossible to meet
+@pytest.mark.parametrize("change, alarm", [({"force_sigma": 100}, None), ({"min_distance": 5.0}, "min_distance"),
+                                           ({"energy_band": 1e-9, "force_sigma": 100}, "energy_band"),
+                                           ({"force_sigma": 0.001}, "max_force")])
+def test_stability_alarms(real, tmp_path, change, alarm):
+    """Each alarm fires when its threshold is made impossible to meet; the default run survives."""
+    import stability
+
+    teacher_spec = json.dumps({"name": "tersoff", "kind": "lammps", "potential": "tersoff", "species": ["C"]})
+    out = tmp_path / "stability.json"
+    stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--forces-from",
+                    str(real / "train_pool.xyz"), "--settings", json.dumps(dict(STABILITY, **change)), "--out", str(out)])
+    r = json.loads(out.read_text())
+    assert r["alarm"] == alarm and r["survived"] == (alarm is None)
+    series = pd.read_csv(tmp_path / "stability.csv")
+    if alarm is None:
+        assert r["simulated_ps"] == pytest.approx(0.04) and series["step"].iloc[-1] == 40
+    else:
+        assert r["time_to_failure_ps"] == pytest.approx(series["time_ps"].iloc[-1])
+
+
 def test_epoch_beyond_early_stop_is_a_clear_error(real, tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",

@@ -97,6 +97,17 @@ def test_architecture_without_its_package_fails_before_any_job(tmp_path):
     assert "config model.architecture: allegro needs the nequip-allegro package" in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("setting, message", [
+    ("{t_max: 0}", "config stability.t_max / t_start: temperatures must be > 0 K"),
+    ("{timestep_fs: 20}", "config stability.timestep_fs: 20 fs is outside (0, 5] fs"),
+])
+def test_bad_md_protocol_fails_before_any_job(setting, message, tmp_path):
+    cfg = (ROOT / "tests/config/tiny.yaml").read_text().split("\nstability:")[0]
+    (tmp_path / "bad.yaml").write_text(cfg + f"\nstability: {setting}\n" + (ROOT / "tests/config/tiny.yaml").read_text().split("\nstability:")[1].split("\n", 1)[1])
+    proc = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+
+
 def scratch_copy(work):
     for item in ("Snakefile", "workflow", "scripts", "config", "envs", "data", "tests"):
         src = ROOT / item
@@ -130,7 +141,8 @@ def test_end_to_end_outputs(tiny_study):
                 "gap-tiny/pretrain-8/finetune-5/energy-only/seed-0/model.ckpt", "curves.csv",
                 "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.nequip.zip",
                 "direct/pretrain-0/finetune-5/scratch/seed-0/model.nequip.zip.json",
-                "headline.csv", "data_efficiency.png",
+                "headline.csv", "data_efficiency.png", "stability.csv", "survival.png",
+                "direct/pretrain-0/finetune-5/scratch/seed-0/parity.png",
                 "learning_curves.png", "runs.csv"):
         assert (out / rel).stat().st_size > 0, rel
     df = pd.read_csv(out / "runs.csv")
@@ -139,6 +151,10 @@ def test_end_to_end_outputs(tiny_study):
     headline = pd.read_csv(out / "headline.csv")  # one row per pre-trained curve point and metric
     assert len(headline) == 2 * 2 and set(headline["bound"]) <= {"=", ">=", "<="}
     assert "## Headline numbers" in (out / "summary.md").read_text()
+    stab = pd.read_csv(out / "stability.csv")
+    assert len(stab) == 3 and (stab["simulated_ps"] > 0).all()
+    series = pd.read_csv(out / "direct/pretrain-0/finetune-5/scratch/seed-0/stability.csv")
+    assert series["step"].iloc[0] == 0 and series["temperature_K"].iloc[-1] > 300
     curves = pd.read_csv(out / "curves.csv")
     assert len(curves) == 3 and (curves["n_seeds"] == 1).all()
     # the synthetic pool mixes MD snapshots with perturbed real structures (config: perturbation)

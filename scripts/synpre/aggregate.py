@@ -128,3 +128,49 @@ def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None) -> str:
         parts += ["", "## Teachers on the real test set (mean per-atom offset removed)", "",
                   teachers.drop(columns=["report_file"]).round(4).to_markdown(index=False)]
     return "\n".join(parts) + "\n"
+
+
+def stability_table(files: list[str]) -> pd.DataFrame:
+    """One row per stability run (stability.json beside each model)."""
+    rows = []
+    for path in files:
+        r = json.loads(Path(path).read_text())
+        rows.append({k: r.get(k) for k in KEYS} | {
+            "survived": r["survived"], "alarm": r["alarm"], "time_to_failure_ps": r["time_to_failure_ps"],
+            "simulated_ps": r["simulated_ps"], "protocol_ps": r["protocol_ps"],
+            "steps_per_second": r.get("steps_per_second"), "stability_file": str(path)})
+    cols = KEYS + ["survived", "alarm", "time_to_failure_ps", "simulated_ps", "protocol_ps", "steps_per_second",
+                   "stability_file"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def survival_figure(table: pd.DataFrame, out_png: str) -> None:
+    """Fraction of runs still without an alarm vs time, pre-trained vs direct, one panel per N_real."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n_reals = sorted(table["n_real"].unique()) if len(table) else [0]
+    fig, axes = plt.subplots(1, len(n_reals), figsize=(4.5 * len(n_reals), 3.6), squeeze=False,
+                             constrained_layout=True)
+    for ax, n_real in zip(axes[0], n_reals):
+        sub = table[table["n_real"] == n_real]
+        for kind, g in (("direct", sub[sub["teacher"] == "direct"]), ("pre-trained", sub[sub["teacher"] != "direct"])):
+            if g.empty:
+                continue
+            end = float(g["protocol_ps"].max())
+            fail_times = np.sort(g["time_to_failure_ps"].dropna().to_numpy(dtype=float))
+            t = np.concatenate([[0.0], fail_times, [end]])
+            alive = np.concatenate([[1.0], 1 - np.arange(1, len(fail_times) + 1) / len(g), [1 - len(fail_times) / len(g)]])
+            ax.step(t, alive, where="post", label=f"{kind} ({len(g)} runs)",
+                    **({"color": "black", "ls": "--"} if kind == "direct" else {}))
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel("simulated time (ps)")
+        ax.set_title(f"N_real = {n_real}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("fraction of runs without an alarm")
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)

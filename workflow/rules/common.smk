@@ -117,6 +117,13 @@ def check_config():
             )
     check_model()
     check_strategies()
+    if config["stability"]["enabled"]:
+        from synpre.stability import ProtocolError, check_protocol
+
+        try:
+            check_protocol(config["stability"])
+        except ProtocolError as exc:
+            raise ValueError(str(exc)) from exc
     most = max_synthetic(config["sampling"])
     extra = config.get("perturbation") or config.get("nvt")
     if not extra and max(config["n_synth"]) + config["n_val_synth"] > most:
@@ -251,6 +258,13 @@ def all_metrics():
         seed=config["seeds"],
     )
     return pre + direct
+
+
+def stability_runs():
+    """stability.json beside every final model, if the config asks for stability MD."""
+    if not config["stability"]["enabled"]:
+        return []
+    return [m.replace("metrics.json", "stability.json") for m in all_metrics()]
 
 
 def exported_models():

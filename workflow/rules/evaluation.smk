@@ -33,9 +33,45 @@ rule evaluate:
         " --threads {threads} --out {output.metrics} > {log} 2>&1"
 
 
+rule stability:
+    # the packaged model (or the compiled one where export.compile is on): what a user would run
+    input:
+        model=(
+            f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.pt2"
+            if config["export"]["compile"]
+            else f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.zip"
+        ),
+        start=rules.prepare_reference.output.test,
+        forces=rules.prepare_reference.output.train_pool,
+    output:
+        result=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/stability.json",
+        series=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/stability.csv",
+        frames=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/stability.xyz",
+    params:
+        script=script_path("stability.py"),
+        settings=json.dumps(config["stability"]),
+        info=lambda wc: run_info(wc, wc.source, wc.n_synth),
+    log:
+        f"{LOGS}/stability/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/stability/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
+    wildcard_constraints:
+        source="|".join(TEACHERS + ["direct"]),
+    threads: config["threads"]["evaluate"]
+    resources:
+        gpu=1 if config["gpu"] else 0,
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {params.script} --model {input.model} --start {input.start} --forces-from {input.forces}"
+        " --settings {params.settings:q} --run-info {params.info:q} --threads {threads}"
+        " --out {output.result} > {log} 2>&1"
+
+
 rule aggregate:
     input:
         metrics=all_metrics(),
+        stability=stability_runs(),
         # a teacher of the alchemical source element cannot be scored on the target element's data
         reports=(
             expand(rules.teacher_report.output.report, teacher=TEACHERS)
@@ -57,6 +93,12 @@ rule aggregate:
             caption="../report/data_efficiency.rst",
         ),
         teachers=f"{OUT}/teachers.csv",
+        stability=f"{OUT}/stability.csv",
+        survival=report(
+            f"{OUT}/survival.png",
+            category="Stability",
+            caption="../report/survival.rst",
+        ),
         summary=f"{OUT}/summary.md",
     params:
         script=script_path("aggregate.py"),
@@ -72,4 +114,5 @@ rule aggregate:
         "python {params.script} --metrics {input.metrics} --csv {output.csv} --curves {output.curves}"
         " --figure {output.figure} --title {params.title:q} --teacher-reports {input.reports:q}"
         " --teachers-csv {output.teachers} --summary {output.summary} --headline {output.headline}"
-        " --efficiency-figure {output.efficiency} > {log} 2>&1"
+        " --efficiency-figure {output.efficiency} --stability {input.stability:q}"
+        " --stability-csv {output.stability} --survival {output.survival} > {log} 2>&1"

@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Rule `stability`: NVT MD with one model (or a teacher) under the stability protocol; records the
+first alarm (time and kind), a time series (stability.csv) and snapshots (stability.xyz).
+
+Example:
+  python scripts/stability.py --model results/default/direct/pretrain-0/finetune-25/scratch/seed-0/model.nequip.zip \
+      --start results/default/reference/test.xyz --forces-from results/default/reference/train_pool.xyz \
+      --settings '{"t_start": 300, "t_max": 3000, "ramp_ps": 0.3, "hold_ps": 0.7, ...}' \
+      --out results/default/direct/pretrain-0/finetune-25/scratch/seed-0/stability.json
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from synpre.atomic import atomic_path, write_frames, write_json
+from synpre.cli import fail, json_arg, parser, setup_logging
+from synpre.datasets import read_frames
+from synpre.stability import ProtocolError, check_protocol, force_threshold, run_stability
+from synpre.threads import limit_threads
+
+
+def start_structure(path: str, config_type: str | None, index: int):
+    frames = read_frames(path)
+    pool = [a for a in frames if config_type is None or a.info.get("config_type") == config_type]
+    if not pool:
+        fail(f"{path}: no structure of config_type {config_type!r} to start the stability MD from; set "
+             "stability.start.config_type (or null for any)")
+    return pool[index % len(pool)]
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--model", help="model.ckpt, model.nequip.zip or model.nequip.pt2")
+    who.add_argument("--teacher", type=json_arg, help="a teacher.json (or @file): the teacher's own MD")
+    p.add_argument("--start", required=True, help="structures to start from (the real test set)")
+    p.add_argument("--forces-from", required=True, help="training structures that set the max_force alarm")
+    p.add_argument("--settings", type=json_arg, required=True, help="the config's stability section (JSON)")
+    p.add_argument("--run-info", type=json_arg, default={})
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    log = setup_logging(args.log)
+    s = args.settings
+    try:
+        check_protocol(s)
+    except ProtocolError as exc:
+        fail(str(exc))
+    start = start_structure(args.start, s["start"].get("config_type"), int(s["start"].get("index", 0)))
+    f_max = force_threshold(read_frames(args.forces_from), float(s["force_sigma"]))
+    if args.model:
+        limit_threads(args.threads, torch=True)
+        import torch
+
+        from evaluate import nequip_calculator
+
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+        calc, who = nequip_calculator(args.model, device), args.model
+    else:
+        limit_threads(args.threads)
+        from synpre.teachers import make_calculator
+
+        calc, who = make_calculator(args.teacher), f"teacher {args.teacher['name']}"
+    log.info("%s: %d atoms, %s K -> %s K over %s ps, hold %s ps; alarms: band %s eV/atom, d_min %s A, "
+             "F_max %.1f eV/A", who, len(start), s["t_start"], s["t_max"], s["ramp_ps"], s["hold_ps"],
+             s["energy_band"], s["min_distance"], f_max)
+    run = run_stability(start, calc, s, f_max, int(s["seed"]), log)
+    out = Path(args.out)
+    with atomic_path(out.with_suffix(".csv")) as tmp:
+        pd.DataFrame(run.rows).to_csv(tmp, index=False)
+    write_frames(out.with_suffix(".xyz"), run.frames)
+    result = dict(run.summary(), **args.run_info, model=args.model or who, force_threshold_eV_per_A=f_max,
+                  steps_per_second=(run.rows[-1]["step"] / run.seconds) if run.seconds else None,
+                  start=args.start, settings=s)
+    write_json(out, result)
+    log.info("%s: %s after %.2f ps (%.1f steps/s)", who, "survived" if run.alarm is None else f"alarm {run.alarm}",
+             result["simulated_ps"], result["steps_per_second"] or 0)
+
+
+if __name__ == "__main__":
+    main()
