@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from synpre.aggregate import (curves_table, learning_curves, runs_table, stability_table, summary_markdown,
+from synpre.aggregate import (curves_table, dimer_figure, learning_curves, runs_table, stability_table, summary_markdown,
                               survival_figure, teachers_table)
 from synpre.atomic import atomic_path, write_text
 from synpre.cli import parser, setup_logging
@@ -33,6 +33,8 @@ def main(argv=None) -> None:
     p.add_argument("--stability", nargs="*", default=[], help="stability.json files of the models")
     p.add_argument("--stability-csv", help="where to write the stability table")
     p.add_argument("--survival", help="where to draw the survival plot")
+    p.add_argument("--dimer-curves", nargs="*", default=[], help="dimer.csv files of models and teachers")
+    p.add_argument("--dimer-figure", help="where to draw the dimer curves")
     args = p.parse_args(argv)
     log = setup_logging(args.log)
     df = runs_table(args.metrics)
@@ -61,6 +63,9 @@ def main(argv=None) -> None:
     if args.survival:
         with atomic_path(args.survival) as tmp:
             survival_figure(stability, str(tmp))
+    if args.dimer_figure:
+        with atomic_path(args.dimer_figure) as tmp:
+            dimer_figure([f for f in args.dimer_curves if f], str(tmp))
     if args.summary:
         parts = [summary_markdown(df, teachers), headline_markdown(headline)]
         if len(stability):

@@ -141,7 +141,8 @@ def test_end_to_end_outputs(tiny_study):
                 "gap-tiny/pretrain-8/finetune-5/energy-only/seed-0/model.ckpt", "curves.csv",
                 "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.nequip.zip",
                 "direct/pretrain-0/finetune-5/scratch/seed-0/model.nequip.zip.json",
-                "headline.csv", "data_efficiency.png", "stability.csv", "survival.png",
+                "headline.csv", "data_efficiency.png", "stability.csv", "survival.png", "dimer_curves.png",
+                "teachers/gap-tiny/dimer.csv", "gap-tiny/pretrain-8/finetune-5/full/seed-0/dimer.csv",
                 "direct/pretrain-0/finetune-5/scratch/seed-0/parity.png",
                 "learning_curves.png", "runs.csv"):
         assert (out / rel).stat().st_size > 0, rel

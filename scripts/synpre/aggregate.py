@@ -174,3 +174,36 @@ def survival_figure(table: pd.DataFrame, out_png: str) -> None:
     axes[0][0].set_ylabel("fraction of runs without an alarm")
     fig.savefig(out_png, dpi=120)
     plt.close(fig)
+
+
+def dimer_figure(files: list[str], out_png: str) -> None:
+    """Dimer curves of every model (thin, coloured by source) and teacher (thick dashed), per pair."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True) if files else pd.DataFrame(
+        columns=["pair", "r", "energy_eV", "teacher"])
+    pairs = sorted(df["pair"].unique()) or ["none"]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.8), squeeze=False, constrained_layout=True)
+    colours = {}
+    for ax, pair in zip(axes[0], pairs):
+        sub = df[df["pair"] == pair]
+        for keys, g in sub.groupby(["teacher"] + [c for c in ("strategy", "n_synth", "n_real", "seed") if c in sub]
+                                   , dropna=False):
+            source = str(keys[0])
+            if source.startswith("teacher "):
+                ax.plot(g["r"], g["energy_eV"], "--", lw=2.2, label=source)
+                continue
+            colour = colours.setdefault(source, "black" if source == "direct" else f"C{len(colours)}")
+            label = source if not any(l.get_label() == source for l in ax.lines) else None
+            ax.plot(g["r"], g["energy_eV"], color=colour, lw=0.8, alpha=0.6, label=label)
+        ax.set_ylim(-10, 20)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xlabel("distance (Å)")
+        ax.set_ylabel("E(r) - E(6 Å) (eV)")
+        ax.set_title(f"{pair} dimer")
+        ax.legend(fontsize=7)
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)

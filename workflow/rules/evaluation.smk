@@ -68,10 +68,56 @@ rule stability:
         " --out {output.result} > {log} 2>&1"
 
 
+rule dimer:
+    input:
+        model=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.zip",
+    output:
+        curve=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/dimer.csv",
+    params:
+        script=script_path("dimer.py"),
+        elements=" ".join(config["elements"]),
+        info=lambda wc: run_info(wc, wc.source, wc.n_synth),
+    log:
+        f"{LOGS}/dimer/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/dimer/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
+    wildcard_constraints:
+        source="|".join(TEACHERS + ["direct"]),
+    threads: 1
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {params.script} --model {input.model} --elements {params.elements}"
+        " --run-info {params.info:q} --threads {threads} --out {output.curve} > {log} 2>&1"
+
+
+rule teacher_dimer:
+    input:
+        teacher=rules.teacher.output.teacher,
+    output:
+        curve=f"{OUT}/teachers/{{teacher}}/dimer.csv",
+    params:
+        script=script_path("dimer.py"),
+        elements=" ".join(teacher_elements()),
+        info=lambda wc: json.dumps({"study": STUDY, "teacher": f"teacher {wc.teacher}"}),
+    log:
+        f"{LOGS}/teacher_dimer/{{teacher}}.log",
+    benchmark:
+        f"{BENCH}/teacher_dimer/{{teacher}}.tsv"
+    threads: 1
+    conda:
+        "../../envs/teacher.yaml"
+    shell:
+        "python {params.script} --teacher @{input.teacher} --elements {params.elements}"
+        " --run-info {params.info:q} --threads {threads} --out {output.curve} > {log} 2>&1"
+
+
 rule aggregate:
     input:
         metrics=all_metrics(),
         stability=stability_runs(),
+        dimers=[m.replace("metrics.json", "dimer.csv") for m in all_metrics()]
+        + ([] if config.get("alchemy") else expand(rules.teacher_dimer.output.curve, teacher=TEACHERS)),
         # a teacher of the alchemical source element cannot be scored on the target element's data
         reports=(
             expand(rules.teacher_report.output.report, teacher=TEACHERS)
@@ -99,6 +145,11 @@ rule aggregate:
             category="Stability",
             caption="../report/survival.rst",
         ),
+        dimers=report(
+            f"{OUT}/dimer_curves.png",
+            category="Short range",
+            caption="../report/dimer_curves.rst",
+        ),
         summary=f"{OUT}/summary.md",
     params:
         script=script_path("aggregate.py"),
@@ -115,4 +166,5 @@ rule aggregate:
         " --figure {output.figure} --title {params.title:q} --teacher-reports {input.reports:q}"
         " --teachers-csv {output.teachers} --summary {output.summary} --headline {output.headline}"
         " --efficiency-figure {output.efficiency} --stability {input.stability:q}"
-        " --stability-csv {output.stability} --survival {output.survival} > {log} 2>&1"
+        " --stability-csv {output.stability} --survival {output.survival}"
+        " --dimer-curves {input.dimers:q} --dimer-figure {output.dimers} > {log} 2>&1"
