@@ -122,6 +122,7 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
          "patience": int(t["early_stopping_patience"]), "min_delta": float(t.get("early_stopping_min_delta", 0.0)),
          "check_finite": True},
         {"_target_": "lightning.pytorch.callbacks.LearningRateMonitor", "logging_interval": "epoch"},
+        {"_target_": "synpre.progress.EpochProgress"},  # one line per epoch in the job's log
     ]
     if keep_epochs:
         callbacks.append({"_target_": "lightning.pytorch.callbacks.ModelCheckpoint", "dirpath": run_dir,
