@@ -176,6 +176,43 @@ def test_end_to_end_outputs(tiny_study):
     assert list((out / "logs").rglob("*.log")) and list((out / "benchmarks").rglob("*.tsv"))
 
 
+@pytest.fixture(scope="module")
+def study_report(tiny_study):
+    snakemake("--configfile", "tests/config/tiny.yaml", "--report", "report.html", cwd=tiny_study)
+    return tiny_study / "report.html"
+
+
+def test_report_holds_every_figure_and_table(study_report):
+    html = study_report.read_text()
+    for name in ("learning_curves.png", "data_efficiency.png", "survival.png", "dimer_curves.png", "parity.png",
+                 "runs.csv", "headline.csv", "stability.csv", "teachers.csv"):
+        assert name in html, name
+    for caption in ("Data efficiency of pre-training", "MD stability: the fraction of runs", "E(r) of an isolated pair"):
+        assert caption in html, caption
+
+
+def test_report_renders_in_a_browser(study_report, tmp_path):
+    """Headless Chromium renders the report: the app's menu shows every result category, and the
+    screenshot is not blank."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs Debian's chromium when it can)")
+    import subprocess
+
+    base = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
+            "--window-size=1400,1000"]
+    dom = subprocess.run(base + ["--dump-dom", study_report.as_uri()], capture_output=True, text=True, timeout=180)
+    for category in ("Learning curves", "Models", "Stability", "Short range", "Tables", "Teachers"):
+        assert category in dom.stdout, category
+    shot = tmp_path / "report.png"
+    subprocess.run(base + [f"--screenshot={shot}", study_report.as_uri()], capture_output=True, timeout=180)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (1000, 1400) and pixels.std() > 0.05
+    shutil.copyfile(shot, study_report.with_name("report-screenshot.png"))
+
+
 def test_reference_build_remakes_a_reference_set(tiny_study):
     snakemake("reference_build", "--cores", "2", "--configfile", "tests/config/tiny.yaml", cwd=tiny_study)
     from ase.io import read

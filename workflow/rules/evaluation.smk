@@ -125,21 +125,21 @@ rule aggregate:
             else []
         ),
     output:
-        csv=f"{OUT}/runs.csv",
-        curves=f"{OUT}/curves.csv",
+        csv=report(f"{OUT}/runs.csv", category="Tables", caption="../report/runs.rst"),
+        curves=report(f"{OUT}/curves.csv", category="Tables", caption="../report/curves.rst"),
         figure=report(
             f"{OUT}/learning_curves.png",
             category="Learning curves",
             caption="../report/learning_curves.rst",
         ),
-        headline=f"{OUT}/headline.csv",
+        headline=report(f"{OUT}/headline.csv", category="Tables", caption="../report/headline.rst"),
         efficiency=report(
             f"{OUT}/data_efficiency.png",
             category="Learning curves",
             caption="../report/data_efficiency.rst",
         ),
-        teachers=f"{OUT}/teachers.csv",
-        stability=f"{OUT}/stability.csv",
+        teachers=report(f"{OUT}/teachers.csv", category="Tables", caption="../report/teachers.rst"),
+        stability=report(f"{OUT}/stability.csv", category="Tables", caption="../report/stability.rst"),
         survival=report(
             f"{OUT}/survival.png",
             category="Stability",
