@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from synpre.aggregate import (curves_table, dimer_figure, learning_curves, runs_table, stability_table, summary_markdown,
+from synpre.aggregate import (curves_table, dimer_figure, learning_curves, rdf_figure, runs_table, stability_table, summary_markdown,
                               survival_figure, teachers_table)
 from synpre.atomic import atomic_path, write_text
 from synpre.cli import parser, setup_logging
@@ -33,6 +33,8 @@ def main(argv=None) -> None:
     p.add_argument("--stability", nargs="*", default=[], help="stability.json files of the models")
     p.add_argument("--stability-csv", help="where to write the stability table")
     p.add_argument("--survival", help="where to draw the survival plot")
+    p.add_argument("--rdf", nargs="*", default=[], help="rdf.json files beside the stability runs")
+    p.add_argument("--rdf-figure", help="where to draw the RDFs against the reference")
     p.add_argument("--dimer-curves", nargs="*", default=[], help="dimer.csv files of models and teachers")
     p.add_argument("--dimer-figure", help="where to draw the dimer curves")
     args = p.parse_args(argv)
@@ -56,13 +58,16 @@ def main(argv=None) -> None:
     if args.teachers_csv and teachers is not None:
         with atomic_path(args.teachers_csv) as tmp:
             teachers.to_csv(tmp, index=False)
-    stability = stability_table([f for f in args.stability if f])
+    stability = stability_table([f for f in args.stability if f], [f for f in args.rdf if f])
     if args.stability_csv:
         with atomic_path(args.stability_csv) as tmp:
             stability.to_csv(tmp, index=False)
     if args.survival:
         with atomic_path(args.survival) as tmp:
             survival_figure(stability, str(tmp))
+    if args.rdf_figure:
+        with atomic_path(args.rdf_figure) as tmp:
+            rdf_figure([f for f in args.rdf if f], str(tmp))
     if args.dimer_figure:
         with atomic_path(args.dimer_figure) as tmp:
             dimer_figure([f for f in args.dimer_curves if f], str(tmp))
@@ -71,7 +76,8 @@ def main(argv=None) -> None:
         if len(stability):
             alive = stability.groupby(["teacher", "strategy", "n_synth", "n_real"]).agg(
                 runs=("survived", "size"), survived=("survived", "sum"),
-                mean_time_to_failure_ps=("time_to_failure_ps", "mean"), first_alarm=("alarm", "first"))
+                mean_time_to_failure_ps=("time_to_failure_ps", "mean"), first_alarm=("alarm", "first"),
+                mean_rdf_error=("rdf_error", "mean"))
             parts.append("## MD stability (stability.csv)\n\nRuns without an alarm over the whole protocol "
                          f"({stability['protocol_ps'].max():g} ps); the mean time to failure counts failed runs only.\n\n"
                          + alive.reset_index().to_markdown(index=False) + "\n")

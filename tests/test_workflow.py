@@ -108,6 +108,19 @@ def test_bad_md_protocol_fails_before_any_job(setting, message, tmp_path):
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
 
 
+def test_rdf_reference_of_another_system_fails_before_any_job(tmp_path):
+    from ase.build import bulk
+    from ase.io import write
+
+    write(tmp_path / "si.xyz", bulk("Si", cubic=True))
+    cfg = (ROOT / "tests/config/tiny.yaml").read_text().replace(
+        "stability: {", f"stability: {{rdf_reference: {{file: {tmp_path / 'si.xyz'}}}, ")
+    (tmp_path / "bad.yaml").write_text(cfg)
+    proc = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"), check=False)
+    assert proc.returncode != 0
+    assert "stability.rdf_reference.file" in proc.stdout + proc.stderr and "['Si']" in proc.stdout + proc.stderr
+
+
 def scratch_copy(work):
     for item in ("Snakefile", "workflow", "scripts", "config", "envs", "data", "tests"):
         src = ROOT / item
@@ -141,7 +154,8 @@ def test_end_to_end_outputs(tiny_study):
                 "gap-tiny/pretrain-8/finetune-5/energy-only/seed-0/model.ckpt", "curves.csv",
                 "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.nequip.zip",
                 "direct/pretrain-0/finetune-5/scratch/seed-0/model.nequip.zip.json",
-                "headline.csv", "data_efficiency.png", "stability.csv", "survival.png", "dimer_curves.png",
+                "headline.csv", "data_efficiency.png", "stability.csv", "survival.png", "dimer_curves.png", "rdf.png", "teachers/gap-tiny/stability.xyz",
+                "direct/pretrain-0/finetune-5/scratch/seed-0/rdf.csv",
                 "teachers/gap-tiny/dimer.csv", "gap-tiny/pretrain-8/finetune-5/full/seed-0/dimer.csv",
                 "direct/pretrain-0/finetune-5/scratch/seed-0/parity.png",
                 "learning_curves.png", "runs.csv"):
@@ -154,6 +168,8 @@ def test_end_to_end_outputs(tiny_study):
     assert "## Headline numbers" in (out / "summary.md").read_text()
     stab = pd.read_csv(out / "stability.csv")
     assert len(stab) == 3 and (stab["simulated_ps"] > 0).all()
+    survived = stab[stab["survived"]]  # a run that reached the hold has an RDF error against the teacher's MD
+    assert survived["rdf_error"].notna().all() and (survived["rdf_error"] >= 0).all()
     series = pd.read_csv(out / "direct/pretrain-0/finetune-5/scratch/seed-0/stability.csv")
     assert series["step"].iloc[0] == 0 and series["temperature_K"].iloc[-1] > 300
     curves = pd.read_csv(out / "curves.csv")
@@ -184,7 +200,7 @@ def study_report(tiny_study):
 
 def test_report_holds_every_figure_and_table(study_report):
     html = study_report.read_text()
-    for name in ("learning_curves.png", "data_efficiency.png", "survival.png", "dimer_curves.png", "parity.png",
+    for name in ("learning_curves.png", "data_efficiency.png", "survival.png", "dimer_curves.png", "parity.png", "rdf.png",
                  "runs.csv", "headline.csv", "stability.csv", "teachers.csv"):
         assert name in html, name
     for caption in ("Data efficiency of pre-training", "MD stability: the fraction of runs", "E(r) of an isolated pair"):

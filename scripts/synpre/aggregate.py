@@ -130,17 +130,19 @@ def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None) -> str:
     return "\n".join(parts) + "\n"
 
 
-def stability_table(files: list[str]) -> pd.DataFrame:
-    """One row per stability run (stability.json beside each model)."""
+def stability_table(files: list[str], rdf_files: list[str] = ()) -> pd.DataFrame:
+    """One row per stability run (stability.json beside each model), with the RDF error of its hold."""
+    rdf = {str(Path(f).parent): json.loads(Path(f).read_text()).get("rdf_error") for f in rdf_files}
     rows = []
     for path in files:
         r = json.loads(Path(path).read_text())
         rows.append({k: r.get(k) for k in KEYS} | {
             "survived": r["survived"], "alarm": r["alarm"], "time_to_failure_ps": r["time_to_failure_ps"],
             "simulated_ps": r["simulated_ps"], "protocol_ps": r["protocol_ps"],
-            "steps_per_second": r.get("steps_per_second"), "stability_file": str(path)})
+            "steps_per_second": r.get("steps_per_second"), "rdf_error": rdf.get(str(Path(path).parent)),
+            "stability_file": str(path)})
     cols = KEYS + ["survived", "alarm", "time_to_failure_ps", "simulated_ps", "protocol_ps", "steps_per_second",
-                   "stability_file"]
+                   "rdf_error", "stability_file"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -204,6 +206,34 @@ def dimer_figure(files: list[str], out_png: str) -> None:
         ax.set_xlabel("distance (Å)")
         ax.set_ylabel("E(r) - E(6 Å) (eV)")
         ax.set_title(f"{pair} dimer")
+        ax.legend(fontsize=7)
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+
+
+def rdf_figure(files: list[str], out_png: str) -> None:
+    """g(r) of every model's hold (thin, coloured by source) against the reference (thick dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    colours, drawn_reference = {}, False
+    for path in files:
+        info = json.loads(Path(path).read_text())
+        curve = pd.read_csv(Path(path).with_suffix(".csv"))
+        if not drawn_reference:
+            ax.plot(curve["r"], curve["g_reference"], "k--", lw=2.2, label=f"reference ({Path(info['reference']).parent.name})")
+            drawn_reference = True
+        source = str(info.get("teacher"))
+        colour = colours.setdefault(source, "grey" if source == "direct" else f"C{len(colours)}")
+        label = source if source not in [l.get_label() for l in ax.lines] else None
+        ax.plot(curve["r"], curve["g"], color=colour, lw=0.8, alpha=0.7, label=label)
+    ax.set_xlabel("r (Å)")
+    ax.set_ylabel("g(r)")
+    ax.set_title("RDF in the hold at T_max")
+    if files:
         ax.legend(fontsize=7)
     fig.savefig(out_png, dpi=120)
     plt.close(fig)

@@ -117,6 +117,21 @@ def check_config():
             )
     check_model()
     check_strategies()
+    ref = config.get("stability", {}).get("rdf_reference") or {}
+    if ref.get("teacher") and ref["teacher"] not in config["teachers"]:
+        raise ValueError(f"config stability.rdf_reference.teacher: {ref['teacher']!r} is not under `teachers`")
+    if ref.get("file"):
+        from ase.io import read as read_xyz
+
+        try:
+            ref_elements = {el for a in read_xyz(ref["file"], ":") for el in a.get_chemical_symbols()}
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"config stability.rdf_reference.file: {ref['file']} cannot be read ({exc})") from exc
+        if not ref_elements <= set(config["elements"]):
+            raise ValueError(
+                f"config stability.rdf_reference.file: {ref['file']} holds elements {sorted(ref_elements)}, "
+                f"outside the study's elements {config['elements']}; give a trajectory of the same system"
+            )
     if config["stability"]["enabled"]:
         from synpre.stability import ProtocolError, check_protocol
 
@@ -265,6 +280,14 @@ def stability_runs():
     if not config["stability"]["enabled"]:
         return []
     return [m.replace("metrics.json", "stability.json") for m in all_metrics()]
+
+
+def rdf_reference():
+    """Snapshots the models' RDFs are compared with: a teacher's stability MD or a given trajectory."""
+    ref = config["stability"].get("rdf_reference") or {}
+    if ref.get("file"):
+        return ref["file"]
+    return f"{OUT}/teachers/{ref.get('teacher', TEACHERS[0])}/stability.xyz"
 
 
 def exported_models():

@@ -68,6 +68,55 @@ rule stability:
         " --out {output.result} > {log} 2>&1"
 
 
+rule teacher_stability:
+    # the reference MD for the RDF comparison: the same protocol, driven by the teacher itself
+    input:
+        teacher=rules.teacher.output.teacher,
+        start=rules.prepare_reference.output.test,
+        forces=rules.prepare_reference.output.train_pool,
+    output:
+        result=f"{OUT}/teachers/{{teacher}}/stability.json",
+        frames=f"{OUT}/teachers/{{teacher}}/stability.xyz",
+    params:
+        script=script_path("stability.py"),
+        settings=json.dumps(config["stability"]),
+    log:
+        f"{LOGS}/teacher_stability/{{teacher}}.log",
+    benchmark:
+        f"{BENCH}/teacher_stability/{{teacher}}.tsv"
+    threads: 1
+    conda:
+        "../../envs/teacher.yaml"
+    shell:
+        "python {params.script} --teacher @{input.teacher} --start {input.start} --forces-from {input.forces}"
+        " --settings {params.settings:q} --threads {threads} --out {output.result} > {log} 2>&1"
+
+
+rule rdf:
+    input:
+        frames=rules.stability.output.frames,
+        reference=rdf_reference(),
+    output:
+        result=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/rdf.json",
+        curve=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/rdf.csv",
+    params:
+        script=script_path("rdf.py"),
+        ramp=config["stability"].get("ramp_ps", 0),
+        info=lambda wc: run_info(wc, wc.source, wc.n_synth),
+    log:
+        f"{LOGS}/rdf/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/rdf/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
+    wildcard_constraints:
+        source="|".join(TEACHERS + ["direct"]),
+    threads: 1
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python {params.script} --frames {input.frames} --reference {input.reference} --ramp-ps {params.ramp}"
+        " --run-info {params.info:q} --out {output.result} > {log} 2>&1"
+
+
 rule dimer:
     input:
         model=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.zip",
@@ -116,6 +165,7 @@ rule aggregate:
     input:
         metrics=all_metrics(),
         stability=stability_runs(),
+        rdf=[f.replace("stability.json", "rdf.json") for f in stability_runs()],
         dimers=[m.replace("metrics.json", "dimer.csv") for m in all_metrics()]
         + ([] if config.get("alchemy") else expand(rules.teacher_dimer.output.curve, teacher=TEACHERS)),
         # a teacher of the alchemical source element cannot be scored on the target element's data
@@ -145,6 +195,11 @@ rule aggregate:
             category="Stability",
             caption="../report/survival.rst",
         ),
+        rdf=report(
+            f"{OUT}/rdf.png",
+            category="Stability",
+            caption="../report/rdf.rst",
+        ),
         dimers=report(
             f"{OUT}/dimer_curves.png",
             category="Short range",
@@ -165,6 +220,7 @@ rule aggregate:
         "python {params.script} --metrics {input.metrics} --csv {output.csv} --curves {output.curves}"
         " --figure {output.figure} --title {params.title:q} --teacher-reports {input.reports:q}"
         " --teachers-csv {output.teachers} --summary {output.summary} --headline {output.headline}"
-        " --efficiency-figure {output.efficiency} --stability {input.stability:q}"
+        " --efficiency-figure {output.efficiency} --stability {input.stability:q} --rdf {input.rdf:q}"
+        " --rdf-figure {output.rdf}"
         " --stability-csv {output.stability} --survival {output.survival}"
         " --dimer-curves {input.dimers:q} --dimer-figure {output.dimers} > {log} 2>&1"

@@ -1,0 +1,45 @@
+"""Radial distribution functions of MD snapshots, and the error of one against a reference.
+
+Periodic cells: g(r) normalised by the ideal-gas pair density. Molecules (no cell): the pair-distance
+distribution, normalised to unit area, since a density is undefined."""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+
+
+def rdf(frames: list[Atoms], r_max: float = 6.0, bins: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    from ase.neighborlist import neighbor_list
+    from scipy.spatial.distance import pdist
+
+    edges = np.linspace(0.0, r_max, bins + 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    hist = np.zeros(bins)
+    if not frames:
+        return centres, np.full(bins, np.nan)
+    periodic = bool(frames[0].pbc.all())
+    for atoms in frames:
+        d = neighbor_list("d", atoms, r_max) if periodic else pdist(atoms.positions)
+        h, _ = np.histogram(d, bins=edges)
+        if periodic:
+            n, volume = len(atoms), atoms.get_volume()
+            shell = 4 / 3 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
+            h = h / (n * (n / volume) * shell)  # ordered pairs (i, j) and (j, i), as g(r) counts them
+        hist += h
+    g = hist / len(frames)
+    if not periodic:
+        g = g / max(g.sum() * (edges[1] - edges[0]), 1e-300)
+    return centres, g
+
+
+def rdf_error(g: np.ndarray, g_ref: np.ndarray) -> float:
+    """Root-mean-square difference of two g(r) on the same grid (NaN if either is missing)."""
+    if not (np.isfinite(g).all() and np.isfinite(g_ref).all()):
+        return float("nan")
+    return float(np.sqrt(np.mean((g - g_ref) ** 2)))
+
+
+def hold_frames(frames: list[Atoms], ramp_ps: float) -> list[Atoms]:
+    """Snapshots from the hold at T_max (after the ramp), where models and reference are comparable."""
+    return [a for a in frames if float(a.info.get("time_ps", 0.0)) >= ramp_ps - 1e-9]
