@@ -54,8 +54,8 @@ def main(argv=None) -> None:
     if args.efficiency_figure:
         with atomic_path(args.efficiency_figure) as tmp:
             efficiency_figure(df, headline, str(tmp))
-    teachers = teachers_table(args.teacher_reports) if args.teacher_reports else None
-    if args.teachers_csv and teachers is not None:
+    teachers = teachers_table([f for f in args.teacher_reports if f])
+    if args.teachers_csv:
         with atomic_path(args.teachers_csv) as tmp:
             teachers.to_csv(tmp, index=False)
     stability = stability_table([f for f in args.stability if f], [f for f in args.rdf if f])

@@ -275,6 +275,24 @@ def test_multi_element_study_with_reference_computed_in_the_dag(tmp_path):
     assert all(set(a.get_chemical_symbols()) == {"C", "Si"} for a in pred)
 
 
+def test_alchemical_pretraining_end_to_end(tmp_path):
+    """The paper's Si experiment in miniature: carbon structures labelled by a carbon potential are
+    transmuted to silicon (scaled cell, forces scaled by 1/s) and pre-train a Si model."""
+    from ase.io import read
+
+    work = scratch_copy(tmp_path)
+    snakemake("--cores", "2", "--configfile", "tests/config/alchemy.yaml", cwd=work)
+    out = work / "results" / "alchemy"
+    pool = read(out / "lcbop/synthetic_pool.xyz", ":")
+    assert all(set(a.get_chemical_symbols()) == {"Si"} for a in pool)
+    shard = [a for a in read(out / "lcbop/labels/shard-0.xyz", ":")]
+    assert set(shard[0].get_chemical_symbols()) == {"C"}  # labelled as carbon, transmuted afterwards
+    density = [sum(a.get_masses()) / a.get_volume() for a in pool]  # amu/A^3: Si mass, carbon cell x 1.52^3
+    assert 0.5 < min(density) and max(density) < 2.0
+    df = pd.read_csv(out / "runs.csv")
+    assert sorted(df["teacher"]) == ["direct", "lcbop"] and (df["forces_rmse_eV_per_A"] > 0).all()
+
+
 def test_molecule_study_end_to_end(tmp_path):
     """Non-periodic data and Allegro through the whole DAG: a GFN2-xTB reference made in the DAG, GFN1-xTB
     synthetic data, full and energy-only fine-tuning, packaged models."""
