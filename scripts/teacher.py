@@ -17,7 +17,7 @@ from pathlib import Path
 
 from synpre.atomic import write_json
 from synpre.cli import fail, json_arg, parser, setup_logging
-from synpre.teachers import TeacherError, check_gap_loads, isolated_atom_energy, make_calculator
+from synpre.teachers import TeacherError, check_coverage, check_gap_loads, isolated_atom_energy, make_calculator
 from synpre.threads import limit_threads
 
 
@@ -89,6 +89,7 @@ def main(argv=None) -> None:
         if spec["kind"] == "lammps":
             spec["species"] = args.elements
         calc = make_calculator(spec)
+        check_coverage(calc, spec, args.elements)
         spec["isolated_atom_energies"] = {el: isolated_atom_energy(calc, el, spec["kind"]) for el in args.elements}
     except TeacherError as exc:
         fail(str(exc))

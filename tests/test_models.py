@@ -100,6 +100,19 @@ def test_gap_fit_teacher_labels_consistently(real, fitted_gap, tmp_path):
     assert lab[0].info["teacher"] == "gapt" and abs(e0) > 1
 
 
+@pytest.mark.parametrize("which", ["gap", "lammps"])
+def test_teacher_that_does_not_cover_an_element(which, fitted_gap, tmp_path, capsys):
+    """A carbon GAP or LCBOP asked to label silicon too: a clear error naming the key and the element."""
+    spec = (dict(json.loads(fitted_gap.read_text()), name="c-only") if which == "gap"
+            else {"kind": "lammps", "potential": "lcbop"})
+    with pytest.raises(SystemExit):
+        teacher.main(["--name", "c-only", "--spec", json.dumps(spec), "--elements", "C", "Si",
+                      "--out", str(tmp_path / "t.json")])
+    err = capsys.readouterr().err
+    assert "teachers.c-only" in err
+    assert ("does not cover element Si" if which == "gap" else "does not cover every element of ['C', 'Si']") in err
+
+
 def test_gap_xml_teacher_by_path(fitted_gap, tmp_path):
     """How a user plugs in C-GAP-17: kind gap_xml with the path of an XML file (here one gap_fit wrote)."""
     fitted = json.loads(fitted_gap.read_text())

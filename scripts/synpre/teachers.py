@@ -131,6 +131,31 @@ def make_calculator(spec: dict):
     raise TeacherError(f"teachers.{name}.kind: unknown teacher kind {kind!r}; use one of {', '.join(KINDS)}")
 
 
+def check_coverage(calculator, spec: dict, elements: list[str]) -> None:
+    """Each element must be something the potential knows: a compressed pair of it (0.85 x the covalent
+    bond length) must give finite, non-zero forces. A GAP without descriptors for an element, or a
+    LAMMPS file without its parameters, fails here (in the teacher job) rather than in labelling."""
+    import numpy as np
+    from ase.data import atomic_numbers, covalent_radii
+
+    name = spec.get("name", "?")
+    for el in elements:
+        r = 0.85 * 2 * covalent_radii[atomic_numbers[el]]
+        periodic = spec.get("kind") != "tblite"
+        pair = Atoms([el, el], positions=[[10, 10, 10], [10 + r, 10, 10]], cell=[20] * 3, pbc=periodic)
+        pair.calc = calculator
+        try:
+            forces = pair.get_forces()
+        except Exception as exc:  # LAMMPS, quippy and tblite raise their own error types
+            # LAMMPS maps all species at set-up, so any missing one fails every evaluation
+            raise TeacherError(f"teachers.{name}: cannot evaluate a {el}-{el} pair ({str(exc).strip()[:300]}); the "
+                               f"potential does not cover every element of {elements}; choose a teacher for "
+                               f"{', '.join(elements)}") from exc
+        if not np.all(np.isfinite(forces)) or np.abs(forces).max() < 1e-8:
+            raise TeacherError(f"teachers.{name}: gives no force on a compressed {el}-{el} pair ({r:.2f} A): the "
+                               f"potential does not cover element {el}; choose a teacher for {', '.join(elements)}")
+
+
 def check_gap_loads(spec: dict) -> None:
     """Load a GAP XML in a child process first: quippy's Fortran parser ends the whole process (with
     exit status 0) on a malformed file, which would otherwise look like a silent success."""
