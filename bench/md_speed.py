@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""Benchmark: MD steps/s of trained models, eager (checkpoint or package) against AOTInductor-compiled.
+
+For each model given, runs the stability protocol's dynamics (Langevin, ASE) for --steps steps from
+the first real test structure, once with the packaged model and once with its compiled form (made
+here with nequip-compile if it is missing; the compile time is printed). Prints the machine, the date
+and the command. Also summarises steps/s recorded by a study's stability runs (--study).
+
+  python bench/md_speed.py --models results/default/direct/pretrain-0/finetune-25/scratch/seed-0/model.nequip.zip \
+      --structures results/default/reference/test.xyz --steps 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def md_rate(model: str, atoms, steps: int) -> float:
+    from ase import units
+    from ase.md.langevin import Langevin
+
+    from evaluate import nequip_calculator
+
+    work = atoms.copy()
+    work.calc = nequip_calculator(model, "cpu")
+    dyn = Langevin(work, units.fs, temperature_K=1000, friction=0.01 / units.fs, fixcm=True)
+    dyn.run(5)  # warm-up (neighbour list, first call)
+    t0 = time.perf_counter()
+    dyn.run(steps)
+    return steps / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="*", default=[], help="model.nequip.zip files")
+    p.add_argument("--structures", help="start structure (first of the file)")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--study", help="results/<study>: summarise the steps/s of its stability runs")
+    args = p.parse_args()
+    from synpre.threads import limit_threads
+
+    limit_threads(1, torch=True)
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
+          f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; torch threads 1")
+    print("command: python bench/md_speed.py " + " ".join(sys.argv[1:]))
+    if args.models:
+        from ase.io import read
+
+        atoms = read(args.structures, 0)
+        print(f"\n{len(atoms)} atoms, Langevin at 1000 K, {args.steps} steps after 5 warm-up steps")
+        print(f"{'model':70s} {'eager':>9s} {'compiled':>9s} {'speed-up':>8s} {'compile s':>9s}")
+        for model in args.models:
+            pt2 = Path(model.replace(".nequip.zip", ".nequip.pt2"))
+            compile_s = 0.0
+            if not pt2.exists():
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, str(ROOT / "scripts" / "export_model.py"), "--model", model,
+                                "--compile", str(pt2), "--check", args.structures], check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                compile_s = time.perf_counter() - t0
+            eager, compiled = md_rate(model, atoms, args.steps), md_rate(str(pt2), atoms, args.steps)
+            print(f"{model[-70:]:70s} {eager:9.1f} {compiled:9.1f} {compiled / eager:7.2f}x {compile_s:9.0f}")
+    if args.study:
+        rows = [json.loads(f.read_text()) for f in Path(args.study).rglob("stability.json")
+                if f.parent.name.startswith("seed-")]
+        print(f"\nstability runs in {args.study}: {len(rows)}")
+        for r in sorted(rows, key=lambda r: (r.get("teacher"), r.get("n_real"), r.get("seed"))):
+            print(f"  {r.get('teacher')!s:10s} {r.get('strategy')!s:12s} N_real {r.get('n_real')!s:>4s} seed "
+                  f"{r.get('seed')}: {r.get('steps_per_second') or 0:7.1f} steps/s, "
+                  f"{'survived' if r['survived'] else r['alarm']}")
+
+
+if __name__ == "__main__":
+    main()
