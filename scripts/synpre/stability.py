@@ -62,8 +62,11 @@ def run_stability(atoms: Atoms, calc, p: dict, f_max: float, seed: int, log=None
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
+    from ase.constraints import FixCom
+
     atoms = atoms.copy()
     atoms.calc = calc
+    atoms.set_constraint(FixCom())  # momentum kept at zero, as the paper's runs (ASE's way since 3.28)
     dt = float(p["timestep_fs"])
     ramp = int(round(p["ramp_ps"] * 1000 / dt))
     hold = int(round(p["hold_ps"] * 1000 / dt))
@@ -73,7 +76,7 @@ def run_stability(atoms: Atoms, calc, p: dict, f_max: float, seed: int, log=None
     MaxwellBoltzmannDistribution(atoms, temperature_K=p["t_start"], rng=rng)
     Stationary(atoms)
     dyn = Langevin(atoms, dt * units.fs, temperature_K=p["t_start"], friction=p["friction_per_ps"] / (1000 * units.fs),
-                   fixcm=True, rng=rng)
+                   fixcm=False, rng=rng)
     n = len(atoms)
     e_start = None
     t0, step = time.perf_counter(), 0
