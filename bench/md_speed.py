@@ -30,7 +30,7 @@ def md_rate(model: str, atoms, steps: int) -> float:
     from ase import units
     from ase.md.langevin import Langevin
 
-    from evaluate import nequip_calculator
+    from synpre.models import nequip_calculator
 
     from ase.constraints import FixCom
 

@@ -20,7 +20,7 @@ from ase import Atoms
 
 from synpre.atomic import atomic_path
 from synpre.cli import json_arg, parser, setup_logging
-from synpre.threads import limit_threads
+from synpre.models import add_calculator_args, calculator_from_args
 
 
 def dimer_curve(calc, a: str, b: str, distances: np.ndarray, periodic_box: float | None, log=None) -> np.ndarray:
@@ -49,9 +49,7 @@ def dimer_curve(calc, a: str, b: str, distances: np.ndarray, periodic_box: float
 
 def main(argv=None) -> None:
     p = parser(__doc__)
-    who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--model")
-    who.add_argument("--teacher", type=json_arg, help="a teacher.json (or @file)")
+    add_calculator_args(p)
     p.add_argument("--elements", nargs="+", required=True)
     p.add_argument("--r-min", type=float, default=0.5)
     p.add_argument("--r-max", type=float, default=6.0)
@@ -60,18 +58,9 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     log = setup_logging(args.log)
-    if args.model:
-        limit_threads(args.threads, torch=True)
-        from evaluate import nequip_calculator
-
-        calc, label, box = nequip_calculator(args.model, "cpu"), args.model, None
-    else:
-        limit_threads(args.threads)
-        from synpre.teachers import make_calculator
-
-        spec = dict(args.teacher)
-        calc, label = make_calculator(spec), f"teacher {spec['name']}"
-        box = None if spec["kind"] == "tblite" else 30.0
+    calc, label = calculator_from_args(args)
+    # quippy and LAMMPS need a cell (a big one); models and tblite take the bare pair
+    box = 30.0 if args.teacher and args.teacher["kind"] != "tblite" else None
     distances = np.linspace(args.r_min, args.r_max, args.points)
     rows = []
     for a, b in itertools.combinations_with_replacement(sorted(args.elements), 2):

@@ -23,21 +23,9 @@ from synpre.cli import json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.labels import with_labels
 from synpre.metrics import compare
+from synpre.models import nequip_calculator, resolve_device
 from synpre.parity import parity_figure
 from synpre.threads import limit_threads
-
-
-def nequip_calculator(model_path: str, device: str = "cpu"):
-    from nequip.utils.global_state import set_global_state
-
-    set_global_state()  # float64 default dtype, as nequip-train uses; without it labels round to float32
-    from nequip.integrations.ase import NequIPCalculator
-
-    if str(model_path).endswith(".nequip.pt2"):  # AOTInductor-compiled (nequip-compile)
-        return NequIPCalculator.from_compiled_model(str(model_path), device=device,
-                                                    chemical_species_to_atom_type_map=True)
-    # a checkpoint or a .nequip.zip package
-    return NequIPCalculator._from_saved_model(model_path, device=device, chemical_species_to_atom_type_map=True)
 
 
 def main(argv=None) -> None:
@@ -50,11 +38,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     log = setup_logging(args.log)
     limit_threads(args.threads, torch=True)
-    device = args.device
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(args.device)
     calc = nequip_calculator(args.model, device)
     test = read_frames(args.test)
     preds = []

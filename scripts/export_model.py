@@ -36,7 +36,7 @@ def tool(name: str) -> str:
 
 
 def predict(model: str, atoms, device: str):
-    from evaluate import nequip_calculator
+    from synpre.models import nequip_calculator
 
     work = atoms.copy()
     work.calc = nequip_calculator(model, device)

@@ -18,8 +18,8 @@ import pandas as pd
 from synpre.atomic import atomic_path, write_frames, write_json
 from synpre.cli import fail, json_arg, parser, setup_logging
 from synpre.datasets import read_frames
+from synpre.models import add_calculator_args, calculator_from_args
 from synpre.stability import ProtocolError, check_protocol, force_threshold, run_stability
-from synpre.threads import limit_threads
 
 
 def start_structure(path: str, config_type: str | None, index: int):
@@ -33,14 +33,12 @@ def start_structure(path: str, config_type: str | None, index: int):
 
 def main(argv=None) -> None:
     p = parser(__doc__)
-    who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--model", help="model.ckpt, model.nequip.zip or model.nequip.pt2")
-    who.add_argument("--teacher", type=json_arg, help="a teacher.json (or @file): the teacher's own MD")
+    add_calculator_args(p)
     p.add_argument("--start", required=True, help="structures to start from (the real test set)")
-    p.add_argument("--forces-from", required=True, help="training structures that set the max_force alarm")
+    p.add_argument("--forces-from", help="training structures that set the max_force alarm (none: no such alarm, "
+                                         "as for a teacher's reference MD, whose forces are its own)")
     p.add_argument("--settings", type=json_arg, required=True, help="the config's stability section (JSON)")
     p.add_argument("--run-info", type=json_arg, default={})
-    p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     log = setup_logging(args.log)
@@ -50,20 +48,9 @@ def main(argv=None) -> None:
     except ProtocolError as exc:
         fail(str(exc))
     start = start_structure(args.start, s["start"].get("config_type"), int(s["start"].get("index", 0)))
-    f_max = force_threshold(read_frames(args.forces_from), float(s["force_sigma"]))
-    if args.model:
-        limit_threads(args.threads, torch=True)
-        import torch
-
-        from evaluate import nequip_calculator
-
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-        calc, who = nequip_calculator(args.model, device), args.model
-    else:
-        limit_threads(args.threads)
-        from synpre.teachers import make_calculator
-
-        calc, who = make_calculator(args.teacher), f"teacher {args.teacher['name']}"
+    f_max = (force_threshold(read_frames(args.forces_from), float(s["force_sigma"])) if args.forces_from
+             else float("inf"))
+    calc, who = calculator_from_args(args)
     log.info("%s: %d atoms, %s K -> %s K over %s ps, hold %s ps; alarms: band %s eV/atom, d_min %s A, "
              "F_max %.1f eV/A", who, len(start), s["t_start"], s["t_max"], s["ramp_ps"], s["hold_ps"],
              s["energy_band"], s["min_distance"], f_max)

@@ -18,9 +18,13 @@ LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
 TEACHERS = list(config["pretrain_teachers"])
 RESERVED = {"direct", "teachers", "reference", "synthetic", "logs", "benchmarks"}
-
+# one final model (fine-tuned, or direct with source=direct); its logs and benchmarks use MODEL_KEY
+MODEL_KEY = "{source}/pretrain-{n_synth}/finetune-{n_real}/{strategy}/seed-{seed}"
+MODEL = f"{OUT}/{MODEL_KEY}"
 
 STRATEGIES = config["finetune"]["strategies"]
+# pre-training epochs whose weights some strategy fine-tunes from (besides the best epoch)
+KEEP_EPOCHS = sorted({s["checkpoint"] for s in STRATEGIES.values() if s.get("checkpoint", "best") != "best"})
 
 
 def check_model():
@@ -56,8 +60,6 @@ def check_strategies():
         loss = dict(config["training"], **s.get("training", {}))["loss"]
         if s.get("energy_only") and not loss.get("energy"):
             raise ValueError(f"{key}.energy_only: the energy loss weight is 0, so nothing would be fitted")
-# pre-training epochs whose weights some strategy fine-tunes from (besides the best epoch)
-KEEP_EPOCHS = sorted({s["checkpoint"] for s in STRATEGIES.values() if s.get("checkpoint", "best") != "best"})
 
 
 def script_path(name):
@@ -123,8 +125,8 @@ def check_config():
     if ref.get("file"):
         from ase.io import read as read_xyz
 
-        try:
-            ref_elements = {el for a in read_xyz(ref["file"], ":") for el in a.get_chemical_symbols()}
+        try:  # the first frame only: this runs on every snakemake call; rdf.py checks every frame
+            ref_elements = set(read_xyz(ref["file"], 0).get_chemical_symbols())
         except (OSError, ValueError) as exc:
             raise ValueError(f"config stability.rdf_reference.file: {ref['file']} cannot be read ({exc})") from exc
         if not ref_elements <= set(config["elements"]):
@@ -245,13 +247,14 @@ def pretrained_weights(wildcards):
     return f"{OUT}/{wildcards.teacher}/pretrain-{wildcards.n_synth}/{name}"
 
 
-def run_info(wildcards, teacher, n_synth):
+def run_info(wildcards):
+    """The experiment keys of one final model, recorded in every file made from it."""
     return json.dumps(
         {
             "study": STUDY,
-            "teacher": teacher,
+            "teacher": wildcards.source,
             "strategy": wildcards.strategy,
-            "n_synth": int(n_synth),
+            "n_synth": int(wildcards.n_synth),
             "n_real": int(wildcards.n_real),
             "seed": int(wildcards.seed),
         }
@@ -260,15 +263,18 @@ def run_info(wildcards, teacher, n_synth):
 
 def all_metrics():
     pre = expand(
-        f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/metrics.json",
-        teacher=TEACHERS,
+        f"{MODEL}/metrics.json",
+        source=TEACHERS,
         n_synth=config["n_synth"],
         n_real=config["n_real"],
         strategy=list(STRATEGIES),
         seed=config["seeds"],
     )
     direct = expand(
-        f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/scratch/seed-{{seed}}/metrics.json",
+        f"{MODEL}/metrics.json",
+        source="direct",
+        n_synth=0,
+        strategy="scratch",
         n_real=config["n_real"],
         seed=config["seeds"],
     )
@@ -306,4 +312,5 @@ wildcard_constraints:
     i="[0-9]+",
     k="[0-9]+",
     teacher="|".join(TEACHERS) if TEACHERS else "^$",
+    source="|".join(TEACHERS + ["direct"]),
     strategy="|".join(re.escape(s) for s in list(STRATEGIES) + ["scratch"]),

@@ -5,12 +5,12 @@ rule evaluate:
     # one rule for fine-tuned and direct models: the model beside metrics.json decides which
     # training rule (finetune or direct) has to run first
     input:
-        model=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.ckpt",
+        model=f"{MODEL}/model.ckpt",
         test=rules.prepare_reference.output.test,
     output:
-        metrics=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/metrics.json",
+        metrics=f"{MODEL}/metrics.json",
         parity=report(
-            f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/parity.png",
+            f"{MODEL}/parity.png",
             category="Models",
             subcategory="{source}, N_synth {n_synth}, {strategy}",
             labels={"N_real": "{n_real}", "seed": "{seed}"},
@@ -18,13 +18,11 @@ rule evaluate:
         ),
     params:
         script=script_path("evaluate.py"),
-        info=lambda wc: run_info(wc, wc.source, wc.n_synth),
+        info=run_info,
     log:
-        f"{LOGS}/evaluate/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+        f"{LOGS}/evaluate/{MODEL_KEY}.log",
     benchmark:
-        f"{BENCH}/evaluate/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
-    wildcard_constraints:
-        source="|".join(TEACHERS + ["direct"]),
+        f"{BENCH}/evaluate/{MODEL_KEY}.tsv"
     threads: config["threads"]["evaluate"]
     conda:
         "../../envs/train.yaml"
@@ -37,26 +35,24 @@ rule stability:
     # the packaged model (or the compiled one where export.compile is on): what a user would run
     input:
         model=(
-            f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.pt2"
+            f"{MODEL}/model.nequip.pt2"
             if config["export"]["compile"]
-            else f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.zip"
+            else f"{MODEL}/model.nequip.zip"
         ),
         start=rules.prepare_reference.output.test,
         forces=rules.prepare_reference.output.train_pool,
     output:
-        result=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/stability.json",
-        series=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/stability.csv",
-        frames=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/stability.xyz",
+        result=f"{MODEL}/stability.json",
+        series=f"{MODEL}/stability.csv",
+        frames=f"{MODEL}/stability.xyz",
     params:
         script=script_path("stability.py"),
         settings=json.dumps(config["stability"]),
-        info=lambda wc: run_info(wc, wc.source, wc.n_synth),
+        info=run_info,
     log:
-        f"{LOGS}/stability/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+        f"{LOGS}/stability/{MODEL_KEY}.log",
     benchmark:
-        f"{BENCH}/stability/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
-    wildcard_constraints:
-        source="|".join(TEACHERS + ["direct"]),
+        f"{BENCH}/stability/{MODEL_KEY}.tsv"
     threads: config["threads"]["evaluate"]
     resources:
         gpu=1 if config["gpu"] else 0,
@@ -70,10 +66,10 @@ rule stability:
 
 rule teacher_stability:
     # the reference MD for the RDF comparison: the same protocol, driven by the teacher itself
+    # (no max_force alarm: the real data's force distribution says nothing about the teacher's own)
     input:
         teacher=rules.teacher.output.teacher,
         start=rules.prepare_reference.output.test,
-        forces=rules.prepare_reference.output.train_pool,
     output:
         result=f"{OUT}/teachers/{{teacher}}/stability.json",
         frames=f"{OUT}/teachers/{{teacher}}/stability.xyz",
@@ -88,7 +84,7 @@ rule teacher_stability:
     conda:
         "../../envs/teacher.yaml"
     shell:
-        "python {params.script} --teacher @{input.teacher} --start {input.start} --forces-from {input.forces}"
+        "python {params.script} --teacher @{input.teacher} --start {input.start}"
         " --settings {params.settings:q} --threads {threads} --out {output.result} > {log} 2>&1"
 
 
@@ -97,18 +93,16 @@ rule rdf:
         frames=rules.stability.output.frames,
         reference=rdf_reference(),
     output:
-        result=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/rdf.json",
-        curve=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/rdf.csv",
+        result=f"{MODEL}/rdf.json",
+        curve=f"{MODEL}/rdf.csv",
     params:
         script=script_path("rdf.py"),
         ramp=config["stability"].get("ramp_ps", 0),
-        info=lambda wc: run_info(wc, wc.source, wc.n_synth),
+        info=run_info,
     log:
-        f"{LOGS}/rdf/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+        f"{LOGS}/rdf/{MODEL_KEY}.log",
     benchmark:
-        f"{BENCH}/rdf/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
-    wildcard_constraints:
-        source="|".join(TEACHERS + ["direct"]),
+        f"{BENCH}/rdf/{MODEL_KEY}.tsv"
     threads: 1
     conda:
         "../../envs/analysis.yaml"
@@ -119,19 +113,17 @@ rule rdf:
 
 rule dimer:
     input:
-        model=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.zip",
+        model=f"{MODEL}/model.nequip.zip",
     output:
-        curve=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/dimer.csv",
+        curve=f"{MODEL}/dimer.csv",
     params:
         script=script_path("dimer.py"),
         elements=" ".join(config["elements"]),
-        info=lambda wc: run_info(wc, wc.source, wc.n_synth),
+        info=run_info,
     log:
-        f"{LOGS}/dimer/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+        f"{LOGS}/dimer/{MODEL_KEY}.log",
     benchmark:
-        f"{BENCH}/dimer/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
-    wildcard_constraints:
-        source="|".join(TEACHERS + ["direct"]),
+        f"{BENCH}/dimer/{MODEL_KEY}.tsv"
     threads: 1
     conda:
         "../../envs/train.yaml"

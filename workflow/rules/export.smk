@@ -4,18 +4,16 @@
 
 rule package:
     input:
-        model=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.ckpt",
+        model=f"{MODEL}/model.ckpt",
         test=rules.prepare_reference.output.test,
     output:
-        package=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.zip",
+        package=f"{MODEL}/model.nequip.zip",
     params:
         script=script_path("export_model.py"),
     log:
-        f"{LOGS}/package/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+        f"{LOGS}/package/{MODEL_KEY}.log",
     benchmark:
-        f"{BENCH}/package/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
-    wildcard_constraints:
-        source="|".join(TEACHERS + ["direct"]),
+        f"{BENCH}/package/{MODEL_KEY}.tsv"
     threads: 1
     conda:
         "../../envs/train.yaml"
@@ -29,16 +27,14 @@ rule compile:
         package=rules.package.output.package,
         test=rules.prepare_reference.output.test,
     output:
-        compiled=f"{OUT}/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.nequip.pt2",
+        compiled=f"{MODEL}/model.nequip.pt2",
     params:
         script=script_path("export_model.py"),
         device=config["export"]["device"],
     log:
-        f"{LOGS}/compile/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
+        f"{LOGS}/compile/{MODEL_KEY}.log",
     benchmark:
-        f"{BENCH}/compile/{{source}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
-    wildcard_constraints:
-        source="|".join(TEACHERS + ["direct"]),
+        f"{BENCH}/compile/{MODEL_KEY}.tsv"
     threads: 1
     resources:
         gpu=1 if config["export"]["device"] == "cuda" else 0,
