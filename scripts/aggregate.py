@@ -11,9 +11,9 @@ Example:
 
 from __future__ import annotations
 
-from synpre.aggregate import (curves_table, dimer_figure, learning_curves, rdf_figure, runs_table, stability_table, summary_markdown,
-                              survival_figure, teachers_table)
-from synpre.atomic import atomic_path, write_text
+from synpre.aggregate import (curves_table, dimer_figure, learning_curves, rdf_figure, runs_table, stability_markdown,
+                              stability_table, summary_markdown, survival_figure, teachers_table)
+from synpre.atomic import atomic_path, write_csv, write_text
 from synpre.cli import parser, setup_logging
 from synpre.headline import efficiency_figure, headline_markdown, headline_table
 
@@ -39,48 +39,38 @@ def main(argv=None) -> None:
     p.add_argument("--dimer-figure", help="where to draw the dimer curves")
     args = p.parse_args(argv)
     log = setup_logging(args.log)
+    # `{input.x:q}` of an empty input list passes one empty argument
+    reports, stability_files, rdf_files, dimer_files = ([f for f in files if f] for files in (
+        args.teacher_reports, args.stability, args.rdf, args.dimer_curves))
     df = runs_table(args.metrics)
-    with atomic_path(args.csv) as tmp:
-        df.to_csv(tmp, index=False)
+    write_csv(args.csv, df)
     if args.curves:
-        with atomic_path(args.curves) as tmp:
-            curves_table(df).to_csv(tmp, index=False)
+        write_csv(args.curves, curves_table(df))
     with atomic_path(args.figure) as tmp:
         learning_curves(df, str(tmp), args.title)
     headline = headline_table(df)
     if args.headline:
-        with atomic_path(args.headline) as tmp:
-            headline.to_csv(tmp, index=False)
+        write_csv(args.headline, headline)
     if args.efficiency_figure:
         with atomic_path(args.efficiency_figure) as tmp:
             efficiency_figure(df, headline, str(tmp))
-    teachers = teachers_table([f for f in args.teacher_reports if f])
+    teachers = teachers_table(reports)
     if args.teachers_csv:
-        with atomic_path(args.teachers_csv) as tmp:
-            teachers.to_csv(tmp, index=False)
-    stability = stability_table([f for f in args.stability if f], [f for f in args.rdf if f])
+        write_csv(args.teachers_csv, teachers)
+    stability = stability_table(stability_files, rdf_files)
     if args.stability_csv:
-        with atomic_path(args.stability_csv) as tmp:
-            stability.to_csv(tmp, index=False)
+        write_csv(args.stability_csv, stability)
     if args.survival:
         with atomic_path(args.survival) as tmp:
             survival_figure(stability, str(tmp))
     if args.rdf_figure:
         with atomic_path(args.rdf_figure) as tmp:
-            rdf_figure([f for f in args.rdf if f], str(tmp))
+            rdf_figure(rdf_files, str(tmp))
     if args.dimer_figure:
         with atomic_path(args.dimer_figure) as tmp:
-            dimer_figure([f for f in args.dimer_curves if f], str(tmp))
+            dimer_figure(dimer_files, str(tmp))
     if args.summary:
-        parts = [summary_markdown(df, teachers), headline_markdown(headline)]
-        if len(stability):
-            alive = stability.groupby(["teacher", "strategy", "n_synth", "n_real"]).agg(
-                runs=("survived", "size"), survived=("survived", "sum"),
-                mean_time_to_failure_ps=("time_to_failure_ps", "mean"), first_alarm=("alarm", "first"),
-                mean_rdf_error=("rdf_error", "mean"))
-            parts.append("## MD stability (stability.csv)\n\nRuns without an alarm over the whole protocol "
-                         f"({stability['protocol_ps'].max():g} ps); the mean time to failure counts failed runs only.\n\n"
-                         + alive.reset_index().to_markdown(index=False) + "\n")
+        parts = [summary_markdown(df, teachers), headline_markdown(headline), stability_markdown(stability)]
         write_text(args.summary, "\n".join(p for p in parts if p))
     summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
     log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())

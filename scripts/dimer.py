@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from synpre.atomic import atomic_path
+from synpre.atomic import write_csv
 from synpre.cli import json_arg, parser, setup_logging
 from synpre.models import add_calculator_args, calculator_from_args
 
@@ -72,8 +72,7 @@ def main(argv=None) -> None:
         i = int(np.nanargmin(e))
         log.info("%s %s-%s: minimum %.3f eV at %.2f A; E(%.2f A) = %.2f eV", label, a, b, e[i], distances[i],
                  distances[0], e[0])
-    with atomic_path(args.out) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+    write_csv(args.out, pd.DataFrame(rows))
 
 
 if __name__ == "__main__":

@@ -16,15 +16,13 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from synpre.atomic import atomic_path, write_frames, write_json
 from synpre.cli import json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.labels import with_labels
 from synpre.metrics import compare
 from synpre.models import nequip_calculator, resolve_device
-from synpre.parity import parity_figure
+from synpre.parity import parity_from_frames
 from synpre.threads import limit_threads
 
 
@@ -58,11 +56,8 @@ def main(argv=None) -> None:
     write_frames(Path(args.out).with_name("predictions.xyz"), preds)
     with atomic_path(Path(args.out).with_name("parity.png")) as tmp:
         name = " ".join(f"{k}={v}" for k, v in args.run_info.items() if k != "study") or args.model
-        parity_figure([a.get_potential_energy() / len(a) for a in test], [a.get_potential_energy() / len(a) for a in preds],
-                      np.concatenate([a.get_forces() for a in test]), np.concatenate([a.get_forces() for a in preds]),
-                      str(tmp), title=f"{name}: E {metrics['energy_rmse_meV_per_atom']:.1f} meV/atom, "
-                      f"F {metrics['forces_rmse_eV_per_A']:.3f} eV/Å",
-                      groups=[str(a.info.get("config_type", "all")) for a in test])
+        parity_from_frames(test, preds, str(tmp), title=f"{name}: E {metrics['energy_rmse_meV_per_atom']:.1f} "
+                           f"meV/atom, F {metrics['forces_rmse_eV_per_A']:.3f} eV/Å")
     write_json(args.out, metrics)
     log.info("%s: E %.1f meV/atom, F %.3f eV/A on %d test structures", args.model,
              metrics["energy_rmse_meV_per_atom"], metrics["forces_rmse_eV_per_A"], len(test))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synpre.atomic import atomic_path, write_json
+from synpre.atomic import write_csv, write_json
 from synpre.cli import fail, json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.rdf import hold_frames, rdf, rdf_error
@@ -43,8 +43,7 @@ def main(argv=None) -> None:
     r, g = rdf(frames, args.r_max)
     _, g_ref = rdf(ref, args.r_max)
     err = rdf_error(g, g_ref)
-    with atomic_path(Path(args.out).with_suffix(".csv")) as tmp:
-        pd.DataFrame({"r": r, "g": g, "g_reference": g_ref}).to_csv(tmp, index=False)
+    write_csv(Path(args.out).with_suffix(".csv"), pd.DataFrame({"r": r, "g": g, "g_reference": g_ref}))
     write_json(args.out, dict(args.run_info, rdf_error=err if frames else None, n_frames=len(frames),
                               n_reference_frames=len(ref), reference=args.reference,
                               note=None if frames else "no snapshots in the hold: the MD failed during the ramp"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synpre.atomic import atomic_path, write_frames, write_json
+from synpre.atomic import write_csv, write_frames, write_json
 from synpre.cli import fail, json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.models import add_calculator_args, calculator_from_args
@@ -56,8 +56,7 @@ def main(argv=None) -> None:
              s["energy_band"], s["min_distance"], f_max)
     run = run_stability(start, calc, s, f_max, int(s["seed"]), log)
     out = Path(args.out)
-    with atomic_path(out.with_suffix(".csv")) as tmp:
-        pd.DataFrame(run.rows).to_csv(tmp, index=False)
+    write_csv(out.with_suffix(".csv"), pd.DataFrame(run.rows))
     write_frames(out.with_suffix(".xyz"), run.frames)
     result = dict(run.summary(), **args.run_info, model=args.model or who, force_threshold_eV_per_A=f_max,
                   steps_per_second=(run.rows[-1]["step"] / run.seconds) if run.seconds else None,

@@ -15,14 +15,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from synpre.atomic import atomic_path, write_frames, write_json
 from synpre.cli import json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.labels import label_with
 from synpre.metrics import compare
-from synpre.parity import parity_figure
+from synpre.parity import parity_from_frames
 from synpre.teachers import make_calculator
 from synpre.threads import limit_threads
 
@@ -46,11 +44,8 @@ def main(argv=None) -> None:
     offset = report["energy_offset_eV_per_atom"]
     write_frames(out / "test_predictions.xyz", preds)
     with atomic_path(out / "parity.png") as tmp:
-        parity_figure([a.get_potential_energy() / len(a) for a in test],
-                      [a.get_potential_energy() / len(a) - offset for a in preds],
-                      np.concatenate([a.get_forces() for a in test]), np.concatenate([a.get_forces() for a in preds]),
-                      str(tmp), title=f"teacher {teacher['name']} on the real test set (mean offset removed)",
-                      groups=[str(a.info.get("config_type", "all")) for a in test])
+        parity_from_frames(test, preds, str(tmp), energy_offset=offset,
+                           title=f"teacher {teacher['name']} on the real test set (mean offset removed)")
     write_json(out / "report.json", report)
     log.info("teacher %s: E %.1f meV/atom (offset %.3f eV/atom removed), F %.3f eV/A, %.3f s/structure",
              teacher["name"], report["energy_rmse_meV_per_atom"], offset, report["forces_rmse_eV_per_A"], seconds)

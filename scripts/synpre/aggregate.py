@@ -148,6 +148,18 @@ def stability_table(files: list[str], rdf_files: list[str] = ()) -> pd.DataFrame
     return pd.DataFrame(rows, columns=cols)
 
 
+def stability_markdown(stability: pd.DataFrame) -> str:
+    if stability.empty:
+        return ""
+    alive = stability.groupby(["teacher", "strategy", "n_synth", "n_real"]).agg(
+        runs=("survived", "size"), survived=("survived", "sum"),
+        mean_time_to_failure_ps=("time_to_failure_ps", "mean"), first_alarm=("alarm", "first"),
+        mean_rdf_error=("rdf_error", "mean"))
+    return ("## MD stability (stability.csv)\n\nRuns without an alarm over the whole protocol "
+            f"({stability['protocol_ps'].max():g} ps); the mean time to failure counts failed runs only.\n\n"
+            + alive.reset_index().to_markdown(index=False) + "\n")
+
+
 def survival_figure(table: pd.DataFrame, out_png: str) -> None:
     """Fraction of runs still without an alarm vs time, pre-trained vs direct, one panel per N_real."""
     import matplotlib

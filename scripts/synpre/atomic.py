@@ -51,3 +51,9 @@ def write_frames(path, frames) -> None:
 
     with atomic_path(path) as tmp:
         write(tmp, list(frames), format="extxyz")
+
+
+def write_csv(path, table) -> None:
+    """A pandas table as CSV, atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)

@@ -32,3 +32,13 @@ def parity_figure(ref_e_per_atom, pred_e_per_atom, ref_f, pred_f, out_png: str, 
         fig.suptitle(title)
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
+
+
+def parity_from_frames(reference, predicted, out_png: str, title: str = "", energy_offset: float = 0.0) -> None:
+    """The parity figure of predictions against reference frames (labels on their calculators), coloured
+    by config_type; ``energy_offset`` (eV/atom) is removed from the predictions first."""
+    parity_figure([a.get_potential_energy() / len(a) for a in reference],
+                  [a.get_potential_energy() / len(a) - energy_offset for a in predicted],
+                  np.concatenate([a.get_forces() for a in reference]),
+                  np.concatenate([a.get_forces() for a in predicted]), out_png, title=title,
+                  groups=[str(a.info.get("config_type", "all")) for a in reference])
