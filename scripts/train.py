@@ -2,7 +2,8 @@
 """Rules `pretrain`, `finetune`, `direct`: train a NequIP model with nequip-train.
 
 Writes the generated nequip config into ``<out-dir>/run/config.yaml`` and runs ``nequip-train`` there.
-If ``run/last.ckpt`` exists from an interrupted attempt with the same config, training resumes from it.
+If ``run/resume.ckpt`` exists from an interrupted attempt with the same config, training resumes from it
+(the start of the epoch that was cut short) and reaches the same weights as an uninterrupted run.
 On success the best checkpoint (on the validation metric) is published atomically as
 ``<out-dir>/model.ckpt`` with ``<out-dir>/training.json`` beside it.
 
@@ -31,13 +32,21 @@ from synpre.threads import limit_threads
 
 
 def read_metrics(csv_path: Path) -> list[dict]:
-    """Rows of the CSV log, with those of attempts before a resume (metrics.part<k>.csv) first."""
+    """Rows of the CSV log, with those of attempts before a resume (metrics.part<k>.csv) first. A resumed
+    attempt repeats the epoch that was cut short: its rows replace the interrupted attempt's."""
+    def epoch(row):
+        return int(float(row["epoch"])) if row.get("epoch") not in (None, "") else -1
+
     rows = []
     parts = sorted(csv_path.parent.glob("metrics.part*.csv"), key=lambda p: int(p.stem.removeprefix("metrics.part")))
     for part in parts + [csv_path]:
         if part.exists():
             with open(part) as f:
-                rows += list(csv.DictReader(f))
+                new = list(csv.DictReader(f))
+            epochs = [epoch(r) for r in new if epoch(r) >= 0]  # learning-rate rows carry no epoch
+            if epochs:
+                rows = [r for r in rows if epoch(r) < min(epochs)]
+            rows += new
     return rows
 
 
@@ -93,7 +102,7 @@ def main(argv=None) -> None:
     cfg = training_config(args.settings, args.train, args.val, str(run_dir), args.pretrained,
                           keep_epochs=bool(args.keep_epochs))
     text = yaml.safe_dump(cfg, sort_keys=False)
-    cfg_path, last = run_dir / "config.yaml", run_dir / "last.ckpt"
+    cfg_path, last = run_dir / "config.yaml", run_dir / "resume.ckpt"
     resume = last.exists() and cfg_path.exists() and cfg_path.read_text() == text and readable(last, log)
     if last.exists() and not resume:
         log.info("config changed since the interrupted run: starting afresh")
@@ -120,7 +129,7 @@ def main(argv=None) -> None:
     summary = summarize(read_metrics(run_dir / "csvlog" / "version_0" / "metrics.csv"), monitor)
     if proc.returncode != 0:
         fail(f"nequip-train failed (exit {proc.returncode}) in {run_dir}; see {run_dir / 'train.log'} and this "
-             "job's log. Rerunning the target resumes from last.ckpt")
+             "job's log. Rerunning the target resumes from resume.ckpt")
     best = run_dir / "best.ckpt"
     if not best.exists():
         fail(f"nequip-train finished without writing {best}")

@@ -380,8 +380,34 @@ def test_teacher_report(real, fitted_gap, tmp_path):
     assert r["forces_rmse_eV_per_A"] > 0 and (tmp_path / "parity.png").stat().st_size > 0
 
 
-def test_killed_training_resumes_from_last_checkpoint(real, tmp_path):
-    """SIGKILL mid-run, then rerun the same command: training continues from run/last.ckpt."""
+def _six_epochs(real, out_dir):
+    settings = json.dumps(dict(TINY, training=dict(TINY["training"], max_epochs=6, early_stopping_patience=50)))
+    return ["--settings", settings, "--train", str(real / "train_pool.xyz"), "--val", str(real / "val.xyz"),
+            "--out-dir", str(out_dir)]
+
+
+def _val_rows(job):
+    rows = train.read_metrics(job / "run" / "csvlog" / "version_0" / "metrics.csv")
+    return [(r["epoch"], r["val0_epoch/weighted_sum"]) for r in rows if r.get("val0_epoch/weighted_sum")]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(real, tmp_path_factory):
+    job = tmp_path_factory.mktemp("uninterrupted") / "job"
+    train.main(_six_epochs(real, job))
+    return job
+
+
+def test_same_seed_gives_identical_metrics_and_weights(real, uninterrupted, tmp_path):
+    train.main(_six_epochs(real, tmp_path / "again"))
+    assert _val_rows(tmp_path / "again") == _val_rows(uninterrupted)
+    first, again = _weights(uninterrupted / "model.ckpt"), _weights(tmp_path / "again" / "model.ckpt")
+    assert first.keys() == again.keys() and all(first[k].equal(again[k]) for k in first)
+
+
+def test_killed_training_resumes_bit_for_bit(real, uninterrupted, tmp_path):
+    """SIGKILL mid-run, then rerun the same command: training continues from run/resume.ckpt and ends
+    with the uninterrupted run's metrics and weights, to the last bit."""
     import os
     import signal
     import subprocess
@@ -389,26 +415,26 @@ def test_killed_training_resumes_from_last_checkpoint(real, tmp_path):
     import time
     from pathlib import Path
 
-    settings = json.dumps(dict(TINY, training=dict(TINY["training"], max_epochs=6, early_stopping_patience=50)))
-    args = ["--settings", settings, "--train", str(real / "train_pool.xyz"), "--val", str(real / "val.xyz"),
-            "--out-dir", str(tmp_path / "job")]
-    script = Path(train.__file__)
-    proc = subprocess.Popen([sys.executable, str(script), *args], start_new_session=True,
+    args = _six_epochs(real, tmp_path / "job")
+    proc = subprocess.Popen([sys.executable, str(Path(train.__file__)), *args], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = tmp_path / "job" / "run" / "last.ckpt"
+    point = tmp_path / "job" / "run" / "resume.ckpt"
     deadline = time.time() + 300
-    while not last.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert last.exists(), "no checkpoint appeared before the deadline"
+    while not point.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert point.exists(), "no resume point appeared before the deadline"
+    time.sleep(0.1)  # into the epoch after the point
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "job" / "model.ckpt").exists()  # nothing published by the killed run
     train.main(args)
     summary = json.loads((tmp_path / "job" / "training.json").read_text())
     assert summary["resumed"] is True and summary["epochs"] == 6
-    # the resumed run continued the killed one: its metrics log starts at epoch 0, not afresh
-    rows = train.read_metrics(tmp_path / "job" / "run" / "csvlog" / "version_0" / "metrics.csv")
-    assert sorted({int(float(r["epoch"])) for r in rows if r.get("epoch")}) == list(range(6))
+    # one row per epoch: the killed attempt's rows, then the resumed one's (the cut epoch replaced)
+    assert _val_rows(tmp_path / "job") == _val_rows(uninterrupted)
+    assert summary["best_val_monitor"] == json.loads((uninterrupted / "training.json").read_text())["best_val_monitor"]
+    resumed, plain = _weights(tmp_path / "job" / "model.ckpt"), _weights(uninterrupted / "model.ckpt")
+    assert all(resumed[k].equal(plain[k]) for k in plain)
 
 
 def test_eam_fit_teacher_exports_a_working_potential(real, tmp_path):

@@ -117,7 +117,8 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
     dataloader = {"_target_": "torch.utils.data.DataLoader", "batch_size": int(t["batch_size"]), "num_workers": 0}
     callbacks = [
         {"_target_": "lightning.pytorch.callbacks.ModelCheckpoint", "monitor": monitor, "dirpath": run_dir,
-         "filename": "best", "save_last": True},
+         "filename": "best"},
+        {"_target_": "synpre.resume.ResumePoint", "path": f"{run_dir}/resume.ckpt"},
         {"_target_": "lightning.pytorch.callbacks.EarlyStopping", "monitor": monitor,
          "patience": int(t["early_stopping_patience"]), "min_delta": float(t.get("early_stopping_min_delta", 0.0)),
          "check_finite": True},
@@ -166,7 +167,7 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
                  "chemical_species_to_atom_type_map": "${list_to_identity_dict:${chemical_species}}"},
                 {"_target_": "nequip.data.transforms.NeighborListTransform", "r_max": "${cutoff_radius}"},
             ],
-            "train_dataloader": dict(dataloader, shuffle=True),
+            "train_dataloader": dict(dataloader, _target_="synpre.resume.shuffled_loader"),  # resumable order
             "val_dataloader": dataloader,
             "stats_manager": {"_target_": "nequip.data.CommonDataStatisticsManager",
                               "type_names": "${model_type_names}", "dataloader_kwargs": {"batch_size": 16}},
