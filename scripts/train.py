@@ -15,6 +15,7 @@ Example (direct training, as the rule runs it):
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import shutil
@@ -80,6 +81,37 @@ def readable(ckpt: Path, log) -> bool:
         return False
 
 
+def run_nequip(settings: dict, args, run_dir: Path, env: dict, log):
+    """One nequip-train run in run_dir; resumes from resume.ckpt when the generated config is unchanged."""
+    cfg = training_config(settings, args.train, args.val, str(run_dir), args.pretrained,
+                          keep_epochs=bool(args.keep_epochs))
+    text = yaml.safe_dump(cfg, sort_keys=False)
+    cfg_path, last = run_dir / "config.yaml", run_dir / "resume.ckpt"
+    resume = last.exists() and cfg_path.exists() and cfg_path.read_text() == text and readable(last, log)
+    (run_dir / "diverged.json").unlink(missing_ok=True)
+    stale = [p for p in (last, run_dir / "best.ckpt", *run_dir.glob("epoch-*.ckpt"), run_dir / "csvlog") if p.exists()]
+    if stale and not resume:
+        log.info("no resume point for this config (changed, or cut short in the first epoch): starting afresh")
+        for path in stale:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    cfg_path.write_text(text)
+    cmd = [str(Path(sys.executable).with_name("nequip-train")), "-cp", str(run_dir), "-cn", "config",
+           f"hydra.run.dir={run_dir}"]
+    if resume:
+        cmd.append(f"++ckpt_path={last}")
+        log.info("resuming from %s", last)
+        # Lightning's CSV logger starts metrics.csv afresh: keep the interrupted attempt's rows
+        csv_now = run_dir / "csvlog" / "version_0" / "metrics.csv"
+        if csv_now.exists():
+            csv_now.rename(csv_now.with_name(f"metrics.part{len(list(csv_now.parent.glob('metrics.part*.csv')))}.csv"))
+    if not Path(cmd[0]).exists():
+        cmd[0] = "nequip-train"
+    log.info("running: %s (threads=%d)", " ".join(cmd), args.threads)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=run_dir)
+    return proc, time.perf_counter() - t0, resume, cfg_path
+
+
 def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--settings", type=json_arg, required=True, help="elements, seed, model, training (JSON or @file)")
@@ -99,33 +131,24 @@ def main(argv=None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.pretrained and not Path(args.pretrained).exists():
         fail(f"pre-trained checkpoint {args.pretrained} does not exist; run its pretrain target first")
-    cfg = training_config(args.settings, args.train, args.val, str(run_dir), args.pretrained,
-                          keep_epochs=bool(args.keep_epochs))
-    text = yaml.safe_dump(cfg, sort_keys=False)
-    cfg_path, last = run_dir / "config.yaml", run_dir / "resume.ckpt"
-    resume = last.exists() and cfg_path.exists() and cfg_path.read_text() == text and readable(last, log)
-    if last.exists() and not resume:
-        log.info("config changed since the interrupted run: starting afresh")
-        for stale in (last, run_dir / "best.ckpt", *run_dir.glob("epoch-*.ckpt")):
-            stale.unlink(missing_ok=True)
-        shutil.rmtree(run_dir / "csvlog", ignore_errors=True)
-    cfg_path.write_text(text)
-    cmd = [str(Path(sys.executable).with_name("nequip-train")), "-cp", str(run_dir), "-cn", "config",
-           f"hydra.run.dir={run_dir}"]
-    if resume:
-        cmd.append(f"++ckpt_path={last}")
-        log.info("resuming from %s", last)
-        # Lightning's CSV logger starts metrics.csv afresh: keep the interrupted attempt's rows
-        csv_now = run_dir / "csvlog" / "version_0" / "metrics.csv"
-        if csv_now.exists():
-            csv_now.rename(csv_now.with_name(f"metrics.part{len(list(csv_now.parent.glob('metrics.part*.csv')))}.csv"))
-    if not Path(cmd[0]).exists():
-        cmd[0] = "nequip-train"
-    log.info("running: %s (threads=%d)", " ".join(cmd), args.threads)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=run_dir)
-    wall = time.perf_counter() - t0
-    monitor = MONITORS[recipe(args.settings)["monitor"]]
+    t = recipe(args.settings)
+    settings, retries = args.settings, int(t.get("divergence_retries", 0))
+    for attempt in range(retries + 1):
+        proc, wall, resume, cfg_path = run_nequip(settings, args, run_dir, env, log)
+        diverged = run_dir / "diverged.json"
+        if not diverged.exists():
+            break
+        at = json.loads(diverged.read_text())
+        lr = float(settings["training"]["lr"])
+        where = (f"training diverged in {run_dir}: {at['what']} at epoch {at['epoch']}, step {at['step']}, "
+                 f"with training.lr={lr:g}")
+        if attempt == retries:
+            fail(f"{where}; lower training.lr (or the strategy's training.lr), or set "
+                 "training.divergence_retries to retry with lr x training.divergence_lr_factor")
+        lower = lr * float(t.get("divergence_lr_factor", 0.1))
+        log.warning("%s: retrying from the start with lr=%g (retry %d of %d)", where, lower, attempt + 1, retries)
+        settings = dict(settings, training=dict(settings["training"], lr=lower))
+    monitor = MONITORS[t["monitor"]]
     summary = summarize(read_metrics(run_dir / "csvlog" / "version_0" / "metrics.csv"), monitor)
     if proc.returncode != 0:
         fail(f"nequip-train failed (exit {proc.returncode}) in {run_dir}; see {run_dir / 'train.log'} and this "
@@ -135,7 +158,8 @@ def main(argv=None) -> None:
         fail(f"nequip-train finished without writing {best}")
     if summary.get("best_val_monitor") is None or not math.isfinite(summary["best_val_monitor"]):
         fail(f"training diverged (validation {monitor} is NaN/inf) in {run_dir}; lower training.lr")
-    summary.update(wall_seconds=round(wall, 1), resumed=resume, pretrained=args.pretrained, train=args.train,
+    summary.update(wall_seconds=round(wall, 1), resumed=resume, lr=float(settings["training"]["lr"]),
+                   divergence_retries=attempt, pretrained=args.pretrained, train=args.train,
                    val=args.val, monitor=monitor, threads=args.threads, nequip_config=str(cfg_path))
     for k in args.keep_epochs:
         saved = run_dir / f"epoch-{k - 1}.ckpt"  # Lightning counts epochs from 0

@@ -437,6 +437,26 @@ def test_killed_training_resumes_bit_for_bit(real, uninterrupted, tmp_path):
     assert all(resumed[k].equal(plain[k]) for k in plain)
 
 
+def test_diverging_training_stops_with_a_clear_message(real, tmp_path, capsys):
+    settings = dict(TINY, training=dict(TINY["training"], lr=1e3, max_epochs=3))
+    args = ["--train", str(real / "train_pool.xyz"), "--val", str(real / "val.xyz"), "--out-dir", str(tmp_path / "job")]
+    with pytest.raises(SystemExit):
+        train.main(["--settings", json.dumps(settings), *args])
+    err = capsys.readouterr().err
+    assert re.search(r"ERROR: training diverged in \S+: the loss became (nan|inf) at epoch 1, step \d+, with "
+                     r"training.lr=1000; lower training.lr", err), err[-2000:]
+    assert not (tmp_path / "job" / "model.ckpt").exists()
+
+
+def test_diverging_training_retries_with_a_lower_learning_rate(real, tmp_path):
+    settings = dict(TINY, training=dict(TINY["training"], lr=1e3, divergence_retries=1, divergence_lr_factor=5e-6))
+    train.main(["--settings", json.dumps(settings), "--train", str(real / "train_pool.xyz"), "--val",
+                str(real / "val.xyz"), "--out-dir", str(tmp_path / "job")])
+    summary = json.loads((tmp_path / "job" / "training.json").read_text())
+    assert summary["divergence_retries"] == 1 and summary["lr"] == pytest.approx(5e-3)
+    assert summary["epochs"] == 2 and np.isfinite(summary["best_val_monitor"])
+
+
 def test_eam_fit_teacher_exports_a_working_potential(real, tmp_path):
     """Zheng & Fung's teacher: an EAM fitted to the real pool, written as eam/alloy, used through ASE."""
     spec = {"kind": "eam_fit", "eam": {"cutoff": 3.0, "lr": 0.05, "steps": 40, "fit_max": 6}}

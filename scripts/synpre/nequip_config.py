@@ -124,6 +124,7 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
          "check_finite": True},
         {"_target_": "lightning.pytorch.callbacks.LearningRateMonitor", "logging_interval": "epoch"},
         {"_target_": "synpre.progress.EpochProgress"},  # one line per epoch in the job's log
+        {"_target_": "synpre.progress.DivergenceGuard", "path": f"{run_dir}/diverged.json"},
     ]
     if keep_epochs:
         callbacks.append({"_target_": "lightning.pytorch.callbacks.ModelCheckpoint", "dirpath": run_dir,
