@@ -6,6 +6,8 @@
 #
 # Run:  snakemake --cores 2                      (config/config.yaml, the embedded default study)
 #       snakemake --cores 2 --configfile config/quick.yaml
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -18,6 +20,12 @@ if not workflow.config_settings.configfiles:
 
 
 
+sys.path.insert(0, f"{workflow.basedir}/scripts")
+from synpre.configcheck import check_config
+
+# one line naming the key (snakemake's validate prints the whole schema); validate then fills defaults
+check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml",
+             " + ".join(map(str, workflow.config_settings.configfiles)) or "config/config.yaml")
 validate(config, schema="workflow/schemas/config.schema.yaml")
 
 

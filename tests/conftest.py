@@ -20,6 +20,16 @@ def snakemake(*args, cwd=ROOT, check=True, timeout=1800, env=None):
     return proc
 
 
+def scratch_copy(work):
+    """The workflow's files copied into ``work``, so a test's results/ and .snakemake/ stay out of the repo."""
+    import shutil
+
+    for item in ("Snakefile", "workflow", "scripts", "config", "envs", "data", "tests"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
+    return work
+
+
 @pytest.fixture(scope="session")
 def root():
     return ROOT

@@ -39,19 +39,53 @@ def read_frames(path: str | Path, index=":") -> list[Atoms]:
         raise DatasetError(f"{path}: file does not exist; check the path in the config")
     if path.stat().st_size == 0:
         return []  # written by a step that produced no structures (e.g. every frame filtered out)
+    frames = []
     try:
-        return list(iread(str(path), index=index))
+        for atoms in iread(str(path), index=index):
+            frames.append(atoms)
     except Exception as exc:  # ase raises many types on malformed extxyz
-        raise DatasetError(f"{path}: cannot be read as extxyz ({type(exc).__name__}: {exc}); "
-                           "fix or regenerate the file") from exc
+        where = _misframed(path) or f"{path} structure {len(frames)}: cannot be read as extxyz"
+        raise DatasetError(f"{where} ({type(exc).__name__}: {str(exc)[:120]}); fix or delete this structure, or "
+                           "regenerate the file") from exc
+    return frames
+
+
+def _misframed(path: Path) -> str | None:
+    """Where an (ext)xyz file's atom counts and lines stop agreeing: ase indexes every frame before it
+    reads one, so its error cannot say which structure is broken."""
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt") as f:
+            lines = f.readlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    i, k = 0, 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        try:
+            n = int(lines[i].split()[0])
+        except (ValueError, IndexError):
+            if k == 0:
+                return f"{path} structure 0: line 1 should hold its atom count but reads {lines[i][:40]!r}"
+            return (f"{path} structure {k - 1}: has more or fewer atom lines than its atom count "
+                    f"(line {i + 1} should start structure {k} but reads {lines[i][:40]!r})")
+        i, k = i + n + 2, k + 1
+    if i > len(lines):
+        return f"{path} structure {k - 1}: the file ends before its last atom line"
+    return None
 
 
 def validated(frames: list[Atoms], source: str, energy_key: str, forces_key: str, elements: list[str],
-              isolated: dict[str, float], min_distance: float = 0.5) -> list[Atoms]:
-    """Frames with clean referenced labels (E - sum of isolated atoms, forces); raise on the first bad one."""
+              isolated: dict[str, float], min_distance: float = 0.5, indices: list[int] | None = None) -> list[Atoms]:
+    """Frames with clean referenced labels (E - sum of isolated atoms, forces); raise on the first bad one,
+    named by its index in the file (``indices``, when some frames were filtered out before)."""
     out = []
     for i, atoms in enumerate(frames):
-        where = f"{source} structure {i}"
+        where = f"{source} structure {indices[i] if indices else i}"
         if len(atoms) == 0:
             raise DatasetError(f"{where}: has zero atoms; remove it from the file")
         e, f = _label(atoms, energy_key, "info"), _label(atoms, forces_key, "arrays")

@@ -44,12 +44,13 @@ def prepare(ref: dict, elements: list[str]) -> dict[str, list[Atoms]]:
         n_read += len(raw)
         kept = [(i, a) for i, a in enumerate(raw) if keep(a, ref.get("exclude", {}))]
         good = validated([a for _, a in kept], name, ref["energy_key"], ref["forces_key"], elements,
-                         ref["isolated_atom_energies"], ref.get("min_distance", 0.5))
+                         ref["isolated_atom_energies"], ref.get("min_distance", 0.5), indices=[i for i, _ in kept])
         for (i, _), a in zip(kept, good):
             a.info.update(source=name, source_index=i)
             frames.append(a)
     if not frames:
-        raise DatasetError(f"reference: no structures left after filtering {ref.get('exclude')} "
+        sources = ", ".join(ref.get("files") or [f"load-atoms:{(ref.get('load_atoms') or {}).get('id')}"])
+        raise DatasetError(f"{sources}: no structures left after reference.exclude={ref.get('exclude')} "
                            f"({n_read} read); relax reference.exclude")
     split = ref["split"]
     rng = np.random.default_rng(int(split["seed"]))

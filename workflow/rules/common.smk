@@ -141,14 +141,37 @@ def check_config():
             check_protocol(config["stability"])
         except ProtocolError as exc:
             raise ValueError(str(exc)) from exc
-    most = max_synthetic(config["sampling"])
-    extra = config.get("perturbation") or config.get("nvt")
-    if not extra and max(config["n_synth"]) + config["n_val_synth"] > most:
+    most = [max_synthetic(config["sampling"]), max_perturbed(config.get("perturbation")), max_nvt(config.get("nvt"))]
+    if None not in most and max(config["n_synth"]) + config["n_val_synth"] > sum(most):
         raise ValueError(
             f"config n_synth: {max(config['n_synth'])} (+ n_val_synth={config['n_val_synth']}) is more "
-            f"than the {most} snapshots the sampling grid can make; enlarge sampling (densities, "
-            "anneal_temperatures, repeats, protocol steps) or lower n_synth"
+            f"than the {sum(most)} structures the synthetic sources can make (sampling {most[0]}, perturbation "
+            f"{most[1]}, nvt {most[2]}); enlarge sampling (densities, anneal_temperatures, repeats, protocol "
+            "steps), perturbation or nvt, or lower n_synth"
         )
+
+
+def max_perturbed(p):
+    """Perturbed structures at most (None: bounded only by the real pool's size, unknown before it is read)."""
+    if not p:
+        return 0
+    if not p.get("max_sources"):
+        return None
+    return p["max_sources"] * p.get("rounds", 1) * len(p["displacements"])
+
+
+def max_nvt(n):
+    """NVT snapshots at most (None when the runs start from the real pool, whose size is not known yet)."""
+    if not n:
+        return 0
+    if not n.get("files") or not all(Path(f).is_file() for f in n["files"]):
+        return None  # a missing start file is reported as the missing input of its rule
+    from ase.io import iread
+
+    starts = sum(1 for f in n["files"] for _ in iread(f, ":"))
+    if n.get("max_sources"):
+        starts = min(starts, n["max_sources"])
+    return starts * len(n["temperatures"]) * n.get("repeats", 1) * (n["steps"] // n.get("snapshot_every", 100))
 
 
 def max_synthetic(s):

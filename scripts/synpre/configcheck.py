@@ -1,0 +1,54 @@
+"""The study config against its JSON schema, as one line that names the key and the fix.
+
+Snakemake's own ``validate`` prints the whole schema after the first error; a user with a typo needs the
+key, what is wrong with it and, for an unknown key, the nearest known one.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _where(error) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def _unknown_key(error) -> str | None:
+    """'config key training.lrr is not known (did you mean training.lr?)' for an additionalProperties error."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return None
+    known = list(error.schema.get("properties", {}))
+    extra = [k for k in error.instance if k not in known]
+    if not extra:
+        return None
+    prefix = ".".join(str(p) for p in error.absolute_path)
+    key = f"{prefix}.{extra[0]}" if prefix else extra[0]
+    close = difflib.get_close_matches(extra[0], known, n=1)
+    hint = f"did you mean {prefix + '.' if prefix else ''}{close[0]}?" if close else \
+        f"known keys here: {', '.join(sorted(known))}"
+    return f"config key {key} is not known ({hint})"
+
+
+def check_config(config: dict, schema_path: str, source: str = "the config") -> None:
+    """Raise ConfigError with one line for the most relevant schema violation of ``config``."""
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if not errors:
+        return
+    # a misspelt key also leaves its correct spelling missing: name the typo, not the missing key
+    unknown = [e for e in errors if _unknown_key(e)]
+    error = unknown[0] if unknown else jsonschema.exceptions.best_match(errors)
+    # an error deep inside an anyOf/allOf branch says more than the branch's summary
+    while error.context:
+        error = jsonschema.exceptions.best_match(error.context)
+    message = _unknown_key(error) or f"config key {_where(error)}: {error.message}"
+    raise ConfigError(f"{source}: {message}; fix it and rerun (every key is described in config/config.yaml "
+                      "and workflow/schemas/config.schema.yaml)")
