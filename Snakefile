@@ -47,3 +47,8 @@ rule all:
     input:
         rules.aggregate.output,
         exported_models(),
+
+
+onerror:
+    # failed jobs: tables and figures of every run that finished, the missing ones marked
+    partial_aggregate(rules.aggregate)

@@ -23,6 +23,8 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# what issue 5 added beyond test-set RMSE (evaluate itself, the teacher report and aggregate were there before)
+EVALUATION = {"stability", "teacher_stability", "rdf", "dimer", "teacher_dimer", "package", "compile"}
 
 
 def main() -> None:
@@ -56,6 +58,10 @@ def main() -> None:
     print(f"wall time: {wall / 60:.1f} min ({wall:.0f} s); job time summed over rules: "
           f"{per_rule['total_s'].sum() / 60:.1f} min")
     print(per_rule.round(1).to_string())
+    evaluation = per_rule.index.isin(EVALUATION)
+    eval_s, rest_s = per_rule["total_s"][evaluation].sum(), per_rule["total_s"][~evaluation].sum()
+    print(f"evaluation stages ({', '.join(sorted(set(per_rule.index) & EVALUATION))}): {eval_s / 60:.1f} min of "
+          f"job time, {100 * eval_s / rest_s:.0f} % on top of the {rest_s / 60:.1f} min of everything else")
     if (out / "runs.csv").exists():
         df = pd.read_csv(out / "runs.csv")
         print(df.groupby(["teacher", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]

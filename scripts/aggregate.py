@@ -11,10 +11,12 @@ Example:
 
 from __future__ import annotations
 
-from synpre.aggregate import (curves_table, dimer_figure, learning_curves, rdf_figure, runs_table, stability_markdown,
-                              stability_table, summary_markdown, survival_figure, teachers_table)
+from pathlib import Path
+
+from synpre.aggregate import (curves_table, dimer_figure, learning_curves, missing_markdown, rdf_figure, runs_table,
+                              stability_markdown, stability_table, summary_markdown, survival_figure, teachers_table)
 from synpre.atomic import atomic_path, write_csv, write_text
-from synpre.cli import parser, setup_logging
+from synpre.cli import fail, parser, setup_logging
 from synpre.headline import efficiency_figure, headline_markdown, headline_table
 
 
@@ -37,13 +39,24 @@ def main(argv=None) -> None:
     p.add_argument("--rdf-figure", help="where to draw the RDFs against the reference")
     p.add_argument("--dimer-curves", nargs="*", default=[], help="dimer.csv files of models and teachers")
     p.add_argument("--dimer-figure", help="where to draw the dimer curves")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="aggregate what exists after failed jobs: missing runs are marked in runs.csv and summary.md")
     args = p.parse_args(argv)
     log = setup_logging(args.log)
     # `{input.x:q}` of an empty input list passes one empty argument
     reports, stability_files, rdf_files, dimer_files = ([f for f in files if f] for files in (
         args.teacher_reports, args.stability, args.rdf, args.dimer_curves))
-    df = runs_table(args.metrics)
-    write_csv(args.csv, df)
+    if args.allow_missing:
+        reports, stability_files, rdf_files, dimer_files = ([f for f in files if Path(f).exists()] for files in (
+            reports, stability_files, rdf_files, dimer_files))
+    elif missing := [f for f in args.metrics if not Path(f).exists()]:
+        fail(f"{len(missing)} metrics files do not exist (first: {missing[0]}); run their evaluate targets, "
+             "or pass --allow-missing to aggregate the rest with those runs marked missing")
+    runs = runs_table(args.metrics)
+    write_csv(args.csv, runs)
+    df = runs[runs["status"] == "ok"]
+    if df.empty:
+        fail("no run has its metrics.json yet: nothing to aggregate")
     if args.curves:
         write_csv(args.curves, curves_table(df))
     with atomic_path(args.figure) as tmp:
@@ -70,7 +83,8 @@ def main(argv=None) -> None:
         with atomic_path(args.dimer_figure) as tmp:
             dimer_figure(dimer_files, str(tmp))
     if args.summary:
-        parts = [summary_markdown(df, teachers), headline_markdown(headline), stability_markdown(stability)]
+        parts = [summary_markdown(df, teachers, missing_markdown(runs)), headline_markdown(headline),
+                 stability_markdown(stability)]
         write_text(args.summary, "\n".join(p for p in parts if p))
     summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
     log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())

@@ -34,7 +34,7 @@ def test_lint():
     ("config/quick.yaml", 2),
     ("config/teachers.yaml", 24),  # (5 teachers x 1 N_synth + direct) x 2 N_real x 2 seeds
     ("config/paper.yaml", 8 * 5 * 7),   # (6 N_synth + direct) x 8 N_real x 5 seeds
-    ("config/molecule.yaml", 3 * 2 * 3),  # (2 strategies + direct) x 3 N_real x 2 seeds
+    ("config/molecule.yaml", 4 * 2 * 3),  # (3 strategies + direct) x 3 N_real x 2 seeds
 ])
 def test_dry_run(configfile, n_metrics, tmp_path):
     if configfile.endswith("paper.yaml"):

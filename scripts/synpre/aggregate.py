@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,11 +13,31 @@ CURVE = ["teacher", "strategy", "n_synth"]  # one learning curve per source, str
 VALUES = ["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A", "energy_mae_meV_per_atom", "forces_mae_eV_per_A"]
 
 
+RUN_PATH = re.compile(r"(?P<study>[^/]+)/(?P<teacher>[^/]+)/pretrain-(?P<n_synth>\d+)/finetune-(?P<n_real>\d+)/"
+                      r"(?P<strategy>[^/]+)/seed-(?P<seed>\d+)/metrics\.json$")
+
+
+def missing_run(path: str) -> dict:
+    """The row of a run whose metrics.json was never written (its job failed): keys from its path."""
+    match = RUN_PATH.search(str(path))
+    keys = match.groupdict() if match else {}
+    for k in ("n_synth", "n_real", "seed"):
+        if k in keys:
+            keys[k] = int(keys[k])
+    return {k: keys.get(k) for k in KEYS} | {v: float("nan") for v in VALUES} | {
+        "status": "missing", "metrics_file": str(path)}
+
+
 def runs_table(metric_files: list[str]) -> pd.DataFrame:
+    """One row per run. A run without its metrics.json (a failed job, aggregated with --allow-missing)
+    stays in the table with status 'missing' and no numbers, instead of silently dropping out."""
     rows = []
     for path in metric_files:
+        if not Path(path).exists():
+            rows.append(missing_run(path))
+            continue
         m = json.loads(Path(path).read_text())
-        row = {k: m.get(k) for k in KEYS + VALUES}
+        row = {k: m.get(k) for k in KEYS + VALUES} | {"status": "ok"}
         row["strategy"] = row["strategy"] or ("scratch" if row["teacher"] == "direct" else "full")
         row.update(n_test=m.get("n_structures"), epochs=m.get("training", {}).get("epochs"),
                    best_epoch=m.get("training", {}).get("best_epoch"),
@@ -120,10 +141,20 @@ def paper_table(df: pd.DataFrame, value: str, digits: int) -> pd.DataFrame:
     return table
 
 
-def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None) -> str:
-    parts = ["# Study summary", "",
-             "Mean ± std over seeds, real test set. Every number comes from the metrics.json files listed "
-             "in runs.csv.", "", "## Per-atom energy RMSE (meV/atom)", "",
+def missing_markdown(df: pd.DataFrame) -> str:
+    missing = df[df["status"] == "missing"]
+    if missing.empty:
+        return ""
+    lines = [f"**Incomplete: {len(missing)} of {len(df)} runs are missing** (their jobs failed; see the logs, "
+             "rerun the study to retry them). Every table and figure below leaves them out:", ""]
+    lines += [f"- `{f}`" for f in missing["metrics_file"]]
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None, missing: str = "") -> str:
+    parts = ["# Study summary", ""] + ([missing] if missing else []) + [
+        "Mean ± std over seeds, real test set. Every number comes from the metrics.json files listed "
+        "in runs.csv.", "", "## Per-atom energy RMSE (meV/atom)", "",
              paper_table(df, "energy_rmse_meV_per_atom", 1).to_markdown(), "",
              "## Force component RMSE (eV/Å)", "", paper_table(df, "forces_rmse_eV_per_A", 3).to_markdown()]
     if teachers is not None and len(teachers):

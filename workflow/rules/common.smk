@@ -337,3 +337,40 @@ wildcard_constraints:
     teacher="|".join(TEACHERS) if TEACHERS else "^$",
     source="|".join(TEACHERS + ["direct"]),
     strategy="|".join(re.escape(s) for s in list(STRATEGIES) + ["scratch"]),
+
+
+def aggregate_args(input, output):
+    """Command-line arguments of scripts/aggregate.py: for the aggregate rule, and for the partial
+    aggregate after failed jobs (partial_aggregate)."""
+    def files(paths):
+        return " ".join(shlex.quote(str(p)) for p in paths)
+
+    return (
+        f"--metrics {files(input.metrics)} --teacher-reports {files(input.reports)}"
+        f" --stability {files(input.stability)} --rdf {files(input.rdf)} --dimer-curves {files(input.dimers)}"
+        f" --title {shlex.quote(f'study {STUDY}')} --csv {output.csv} --curves {output.curves}"
+        f" --figure {output.figure} --teachers-csv {output.teachers} --summary {output.summary}"
+        f" --headline {output.headline} --efficiency-figure {output.efficiency} --rdf-figure {output.rdf}"
+        f" --stability-csv {output.stability} --survival {output.survival} --dimer-figure {output.dimers}"
+    )
+
+
+def partial_aggregate(rule):
+    """Called by onerror, when jobs failed (with --keep-going, after every job that could still run):
+    aggregate what exists, with the missing runs marked in runs.csv and summary.md, so a failed run is
+    never silently left out of a table. The next complete run replaces these files."""
+    import subprocess
+
+    if not any(Path(f).exists() for f in rule.input.metrics):
+        return
+    log = Path(f"{LOGS}/aggregate-partial.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = f"{shlex.quote(sys.executable)} {SCRIPTS / 'aggregate.py'} {aggregate_args(rule.input, rule.output)} --allow-missing"
+    with open(log, "w") as f:
+        done = subprocess.run(cmd, shell=True, stdout=f, stderr=subprocess.STDOUT).returncode == 0
+    missing = sum(not Path(m).exists() for m in rule.input.metrics)
+    if done:
+        print(f"Partial results: {OUT}/runs.csv and {OUT}/summary.md aggregate the runs that finished; "
+              f"{missing} missing runs are marked there (log: {log}).", file=sys.stderr)
+    else:
+        print(f"The partial aggregate failed (see {log}); run it by hand: {cmd}", file=sys.stderr)

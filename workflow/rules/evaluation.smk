@@ -200,7 +200,7 @@ rule aggregate:
         summary=f"{OUT}/summary.md",
     params:
         script=script_path("aggregate.py"),
-        title=f"study {STUDY}",
+        args=lambda wc, input, output: aggregate_args(input, output),
     log:
         f"{LOGS}/aggregate.log",
     benchmark:
@@ -209,10 +209,4 @@ rule aggregate:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python {params.script} --metrics {input.metrics} --csv {output.csv} --curves {output.curves}"
-        " --figure {output.figure} --title {params.title:q} --teacher-reports {input.reports:q}"
-        " --teachers-csv {output.teachers} --summary {output.summary} --headline {output.headline}"
-        " --efficiency-figure {output.efficiency} --stability {input.stability:q} --rdf {input.rdf:q}"
-        " --rdf-figure {output.rdf}"
-        " --stability-csv {output.stability} --survival {output.survival}"
-        " --dimer-curves {input.dimers:q} --dimer-figure {output.dimers} > {log} 2>&1"
+        "python {params.script} {params.args} > {log} 2>&1"
