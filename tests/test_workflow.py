@@ -287,3 +287,36 @@ def test_molecule_study_end_to_end(tmp_path):
     assert (out / "gfn1/pretrain-10/finetune-6/energy-only/seed-0/model.nequip.zip").stat().st_size > 0
     assert "allegro.model.AllegroModel" in (out / "gfn1/pretrain-10/run/config.yaml").read_text()
 
+
+
+def test_keep_going_isolates_failed_runs_and_marks_them_missing(tmp_path):
+    """A DAG of 100+ jobs where the runs of one strategy diverge (lr 1000): --keep-going finishes every
+    independent job, and the aggregate that onerror writes marks the failed runs instead of dropping them."""
+    import yaml
+
+    work = scratch_copy(tmp_path)
+    cfg = yaml.safe_load((ROOT / "tests/config/tiny.yaml").read_text())
+    cfg.update(study="isolation", seeds=list(range(8)), stability={"enabled": False}, export={"package": False})
+    cfg["training"]["max_epochs"] = 1
+    cfg["finetune"]["strategies"]["unstable"] = {"training": {"lr": 1000.0}}
+    (work / "isolation.yaml").write_text(yaml.safe_dump(cfg))
+    dry = snakemake("-n", "--configfile", "isolation.yaml", "--quiet", "rules", cwd=work)
+    assert sum(job_counts(dry.stdout + dry.stderr).values()) >= 100
+    proc = snakemake("--cores", "2", "--keep-going", "--configfile", "isolation.yaml", cwd=work, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "training diverged" in (work / "results/isolation/logs/finetune/gap-tiny/pretrain-8/finetune-5/unstable"
+                                   / "seed-0.log").read_text()
+    study = work / "results" / "isolation"
+    for seed in range(8):  # every run that does not depend on a failed job finished
+        for run in ("gap-tiny/pretrain-8/finetune-5/full", "gap-tiny/pretrain-8/finetune-5/energy-only",
+                    "direct/pretrain-0/finetune-5/scratch"):
+            assert (study / run / f"seed-{seed}" / "metrics.json").exists(), (run, seed, out[-3000:])
+    runs = pd.read_csv(study / "runs.csv")
+    assert len(runs) == 32
+    missing = runs[runs["status"] == "missing"]
+    assert sorted(missing["seed"]) == list(range(8)) and set(missing["strategy"]) == {"unstable"}
+    assert missing["energy_rmse_meV_per_atom"].isna().all() and (runs["status"] == "ok").sum() == 24
+    summary = (study / "summary.md").read_text()
+    assert "Incomplete: 8 of 32 runs are missing" in summary and "unstable/seed-7/metrics.json" in summary
+    assert "Partial results" in out
