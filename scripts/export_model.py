@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import shutil
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from synpre.atomic import write_json
-from synpre.cli import fail, parser, setup_logging
+from synpre.cli import fail, parser, setup_logging, with_synpre_importable
 from synpre.datasets import read_frames
 from synpre.threads import limit_threads
 
@@ -70,7 +71,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
         staged = Path(tmp) / target.name
         args_out = [*cmd[:2], str(staged), *cmd[2:]] if args.compile else [*cmd, str(staged)]
-        proc = subprocess.run(args_out, capture_output=True, text=True)
+        proc = subprocess.run(args_out, capture_output=True, text=True, env=with_synpre_importable(dict(os.environ)))
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         if proc.returncode != 0 or not staged.exists():
             fail(f"{Path(cmd[0]).name} failed (exit {proc.returncode}) on {args.model}; see the log above")

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from synpre.atomic import atomic_path, write_json
-from synpre.cli import fail, json_arg, parser, setup_logging
+from synpre.cli import fail, json_arg, parser, setup_logging, with_synpre_importable
 from synpre.nequip_config import MONITORS, recipe, training_config
 from synpre.threads import limit_threads
 
@@ -123,9 +123,7 @@ def main(argv=None) -> None:
     p.add_argument("--out-dir", required=True)
     args = p.parse_args(argv)
     log = setup_logging(args.log)
-    env = dict(os.environ, **limit_threads(args.threads))
-    # nequip-train imports synpre.param_groups for layer-wise learning rates
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), env.get("PYTHONPATH")]))
+    env = with_synpre_importable(dict(os.environ, **limit_threads(args.threads)))
     out = Path(args.out_dir).resolve()
     run_dir = out / "run"
     run_dir.mkdir(parents=True, exist_ok=True)

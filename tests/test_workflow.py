@@ -230,6 +230,37 @@ def test_rerun_of_one_target_rebuilds_only_it(tiny_study):
     assert pending <= {"aggregate", "all"}, pending
 
 
+def test_a_killed_labelling_shard_reruns_alone(tiny_study, tmp_path):
+    """SIGKILL one labelling shard while both run: the other shard's output stands, the killed one leaves
+    no output behind, and the rerun runs that shard again and not its sibling."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    work = tmp_path / "copy"
+    shutil.copytree(tiny_study, work, symlinks=True)
+    shards = [f"results/tiny/gap-tiny/labels/shard-{k}.xyz" for k in (0, 1)]
+    env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}")
+    # targets first: --configfile and --forcerun would swallow them as more values
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", *shards, "--cores", "2", "--configfile",
+                             "tests/config/tiny.yaml", "--forcerun", "label"], cwd=work, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    victim, deadline = None, time.time() + 120
+    while victim is None and time.time() < deadline and proc.poll() is None:
+        found = subprocess.run(["pgrep", "-f", "^[^ ]*python[^ ]* [^ ]*label.py .*shard-1.xyz"], capture_output=True, text=True).stdout.split()
+        victim = int(found[0]) if found else None
+        time.sleep(0.1)
+    assert victim, "shard 1 never started"
+    os.kill(victim, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode != 0 and "Error in rule label" in out, out[-3000:]
+    assert (work / shards[0]).exists() and not (work / shards[1]).exists()
+    again = snakemake(*shards, "--cores", "2", "--configfile", "tests/config/tiny.yaml", cwd=work)
+    log = again.stdout + again.stderr
+    assert job_counts(log).get("label") == 1 and "shard-1.xyz" in log and "output: results/tiny/gap-tiny/labels/shard-0.xyz" not in log
+
+
 def test_multi_element_study_with_reference_computed_in_the_dag(tmp_path):
     """SiC: the reference set is made by reference_build inside the same run (Tersoff labels), an EDIP
     teacher labels MD and NVT snapshots, and a two-species NequIP model goes through every stage."""

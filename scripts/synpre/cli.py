@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -59,3 +60,10 @@ def source_structures(args) -> list:
     for i, a in enumerate(sources):
         a.info.setdefault("source_index", i)
     return sources[: args.settings.get("max_sources") or None]
+
+
+def with_synpre_importable(env: dict) -> dict:
+    """``env`` for a nequip-train/-package/-compile subprocess: the generated nequip configs name synpre's
+    callbacks, training-set sampler and parameter groups, which those tools import by name."""
+    scripts = str(Path(__file__).resolve().parents[1])
+    return dict(env, PYTHONPATH=os.pathsep.join(filter(None, [scripts, env.get("PYTHONPATH")])))
