@@ -23,8 +23,35 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-# what issue 5 added beyond test-set RMSE (evaluate itself, the teacher report and aggregate were there before)
-EVALUATION = {"stability", "teacher_stability", "rdf", "dimer", "teacher_dimer", "package", "compile"}
+# evaluation beyond test-set RMSE (evaluate itself, the teacher report and aggregate were there before);
+# exporting the models people use is counted apart
+EVALUATION = {"stability", "teacher_stability", "rdf", "dimer", "teacher_dimer"}
+EXPORT = {"package", "compile"}
+
+
+def per_rule_times(out: Path) -> pd.DataFrame:
+    """Jobs, summed and longest seconds and peak RSS per rule, from the benchmark TSVs under ``out``."""
+    rows = []
+    for tsv in out.rglob("*.tsv"):
+        parts = tsv.relative_to(out).parts
+        if "benchmarks" not in parts[:-1]:
+            continue
+        rule = parts[parts.index("benchmarks") + 1].removesuffix(".tsv")
+        b = pd.read_csv(tsv, sep="\t")
+        rows.append({"rule": rule, "seconds": float(b["s"].iloc[0]), "max_rss_MB": float(b["max_rss"].iloc[0])})
+    return pd.DataFrame(rows).groupby("rule").agg(jobs=("seconds", "size"), total_s=("seconds", "sum"),
+                                                  max_s=("seconds", "max"), max_rss_MB=("max_rss_MB", "max"))
+
+
+def overheads(per_rule: pd.DataFrame) -> str:
+    """Job time of the evaluation beyond RMSE and of the model export, each against the study without both."""
+    total = per_rule["total_s"]
+    evaluation, export = total[total.index.isin(EVALUATION)].sum(), total[total.index.isin(EXPORT)].sum()
+    core = total.sum() - evaluation - export
+    return (f"job time: {core / 60:.1f} min for the study itself; evaluation beyond RMSE "
+            f"({', '.join(sorted(set(total.index) & EVALUATION))}) adds {evaluation / 60:.1f} min "
+            f"({100 * evaluation / core:.0f} %), model export ({', '.join(sorted(set(total.index) & EXPORT))}) "
+            f"{export / 60:.1f} min ({100 * export / core:.0f} %)")
 
 
 def main() -> None:
@@ -42,26 +69,14 @@ def main() -> None:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env)
     wall = time.perf_counter() - t0
-    rows = []
-    for tsv in out.rglob("*.tsv"):
-        parts = tsv.relative_to(out).parts
-        if "benchmarks" not in parts[:-1]:
-            continue
-        rule = parts[parts.index("benchmarks") + 1].removesuffix(".tsv")
-        b = pd.read_csv(tsv, sep="\t")
-        rows.append({"rule": rule, "seconds": float(b["s"].iloc[0]), "max_rss_MB": float(b["max_rss"].iloc[0])})
-    per_rule = pd.DataFrame(rows).groupby("rule").agg(jobs=("seconds", "size"), total_s=("seconds", "sum"),
-                                                      max_s=("seconds", "max"), max_rss_MB=("max_rss_MB", "max"))
+    per_rule = per_rule_times(out)
     print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
           f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"command: {' '.join(['snakemake'] + cmd[3:])}  (exit {proc.returncode})")
     print(f"wall time: {wall / 60:.1f} min ({wall:.0f} s); job time summed over rules: "
           f"{per_rule['total_s'].sum() / 60:.1f} min")
     print(per_rule.round(1).to_string())
-    evaluation = per_rule.index.isin(EVALUATION)
-    eval_s, rest_s = per_rule["total_s"][evaluation].sum(), per_rule["total_s"][~evaluation].sum()
-    print(f"evaluation stages ({', '.join(sorted(set(per_rule.index) & EVALUATION))}): {eval_s / 60:.1f} min of "
-          f"job time, {100 * eval_s / rest_s:.0f} % on top of the {rest_s / 60:.1f} min of everything else")
+    print(overheads(per_rule))
     if (out / "runs.csv").exists():
         df = pd.read_csv(out / "runs.csv")
         print(df.groupby(["teacher", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
