@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -36,6 +35,7 @@ class DivergenceGuard(Callback):
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.stopped = False
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
@@ -51,8 +51,9 @@ class DivergenceGuard(Callback):
             self._stop(trainer, f"the validation {name} became {value}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
 
     def _stop(self, trainer, what: str) -> None:
-        if trainer.should_stop and Path(self.path).exists():
+        if self.stopped:
             return  # the first sign is the one reported
+        self.stopped = True
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
         with open(self.path, "w") as f:
             json.dump({"what": what, "epoch": trainer.current_epoch + 1, "step": trainer.global_step, "lr": lr}, f)

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Sampler
 class ResumePoint(Callback):
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        self._pending = None  # RNG states of a checkpoint being resumed from
 
     def state_dict(self) -> dict:
         # read when a checkpoint is written
@@ -34,7 +35,7 @@ class ResumePoint(Callback):
         self._pending = state  # applied when the resumed epoch starts, after Lightning's set-up
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        pending, self._pending = getattr(self, "_pending", None), None
+        pending, self._pending = self._pending, None
         if pending is not None:
             torch.set_rng_state(pending["torch"])
             np.random.set_state(pending["numpy"])
