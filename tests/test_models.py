@@ -276,6 +276,23 @@ STABILITY = {"start": {"config_type": None, "index": 0}, "t_start": 300, "t_max"
              "energy_band": 2.0, "min_distance": 0.7, "force_sigma": 5, "seed": 0}
 
 
+def test_force_threshold_is_drawn_from_per_structure_maxima():
+    """The alarm compares a cell's largest force, so the threshold comes from each structure's largest."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from synpre.stability import force_threshold
+
+    frames = []
+    for peak in (2.0, 4.0, 6.0):  # one atom at the peak force, 63 near zero
+        f = np.zeros((64, 3))
+        f[:, 0], f[0, 0] = 0.1, peak
+        a = Atoms("C64", positions=np.random.default_rng(0).random((64, 3)) * 8, cell=[8] * 3, pbc=True)
+        a.calc = SinglePointCalculator(a, energy=0.0, forces=f)
+        frames.append(a)
+    assert force_threshold(frames, 2) == pytest.approx(4.0 + 2 * np.std([2.0, 4.0, 6.0]))
+
+
 # Tersoff's forces on these GFN1-xTB cells are far off the training distribution: the survival case
 # widens the force alarm, each other case makes one threshold impossible to meet
 @pytest.mark.parametrize("change, alarm", [({"force_sigma": 100}, None), ({"min_distance": 5.0}, "min_distance"),

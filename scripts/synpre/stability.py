@@ -6,7 +6,8 @@ hold; momentum kept at zero) with Zheng & Fung's alarms, checked every ``check_e
 - ``non_finite``: energy or forces are NaN/inf;
 - ``energy_band``: total energy per atom left [E_start - band, E_start + band];
 - ``min_distance``: two atoms came closer than ``min_distance`` (A);
-- ``max_force``: a per-atom force norm exceeded the training data's mean + ``force_sigma`` x std.
+- ``max_force``: the largest per-atom force norm exceeded the training structures' mean + ``force_sigma``
+  x std of the same statistic (each structure's largest per-atom force norm).
 
 The first alarm ends the run; its time and name are recorded. Langevin dynamics (ASE) with friction
 ``friction_per_ps`` stands in for the paper's Nose-Hoover thermostat (damping 0.1 ps).
@@ -37,8 +38,15 @@ def check_protocol(p: dict, key: str = "stability") -> None:
 
 
 def force_threshold(frames: list[Atoms], n_sigma: float) -> float:
-    norms = np.concatenate([np.linalg.norm(a.get_forces(), axis=1) for a in frames])
-    return float(norms.mean() + n_sigma * norms.std())
+    """Mean + n_sigma x std of each training structure's largest per-atom force norm.
+
+    The alarm compares the largest force of the MD cell at every check, so the threshold must be drawn
+    from the same statistic. A threshold from all per-atom norms sits inside the tail that every
+    64-atom cell reaches (measured: 15.9 eV/A against start cells at 12-13 eV/A and per-structure
+    maxima up to 32 eV/A), and fired within 0.2 ps for nearly every model of the default study.
+    """
+    maxima = np.array([np.linalg.norm(a.get_forces(), axis=1).max() for a in frames])
+    return float(maxima.mean() + n_sigma * maxima.std())
 
 
 @dataclass
