@@ -2,6 +2,7 @@
 versions of requirements.txt (the one place versions are chosen). Every rule names one of them."""
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,93 @@ def test_every_rule_has_conda_log_benchmark_threads():
                 assert directive in block, f"{smk.name}: rule {name} lacks {directive}"
             env = re.search(r'conda:\s*\n\s*"([^"]+)"', block).group(1)
             assert (smk.parent / env).resolve().exists(), f"rule {name}: {env} missing"
+
+
+def _rule_scripts_and_envs():
+    """(rule, script path, env file) for every rule, read from the rule files."""
+    out = []
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"\n\s*rule ", smk.read_text())[1:]:
+            name = block.split(":")[0]
+            script = re.search(r'script_path\("([^"]+)"\)', block)
+            env = re.search(r'conda:\s*\n\s*"([^"]+)"', block).group(1)
+            if script:
+                out.append((name, ROOT / "scripts" / script.group(1), (smk.parent / env).resolve()))
+    return out
+
+
+def _imports(path: Path, top_level_only: bool) -> set:
+    """Modules imported by a file: all of them, or only those at module level (what runs on import)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    if top_level_only:  # module level includes `if`/`try` blocks at the top
+        nodes = [n for top in tree.body for n in ast.walk(top) if not isinstance(top, (ast.FunctionDef, ast.ClassDef))]
+    mods = set()
+    for n in nodes:
+        if isinstance(n, ast.Import):
+            mods |= {a.name for a in n.names}
+        elif isinstance(n, ast.ImportFrom):
+            mods.add(("." * n.level) + (n.module or ""))
+    return mods
+
+
+def _third_party_imports(script: Path) -> set:
+    """Top-level third-party modules a rule's script needs: every import in the script itself, and the
+    module-level imports of the synpre modules it reaches (synpre's function-level imports serve other
+    rules, e.g. a teacher's calculator, and are not followed)."""
+    pkg = ROOT / "scripts" / "synpre"
+    seen, todo, found = set(), [(script, False)], set()
+    while todo:
+        path, top_only = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for mod in _imports(path, top_only):
+            if mod.startswith(".") or mod.split(".")[0] == "synpre":
+                name = mod.lstrip(".").removeprefix("synpre").lstrip(".").split(".")[0]
+                target = pkg / f"{name}.py" if name else pkg / "__init__.py"
+                if target.exists():
+                    todo.append((target, True))
+            elif mod:
+                found.add(mod.split(".")[0])
+    return {m for m in found if m not in sys.stdlib_module_names and (ROOT / "scripts" / f"{m}.py").exists() is False}
+
+
+def _env_distributions(env: Path) -> set:
+    """Distributions an env provides: its pip pins and everything they require, transitively."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    spec = yaml.safe_load(env.read_text())
+    todo = [Requirement(line).name for d in spec["dependencies"] if isinstance(d, dict) for line in d["pip"]]
+    have = set()
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in have:
+            continue
+        have.add(name)
+        try:
+            reqs = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        for r in map(Requirement, reqs):
+            if r.marker is None or r.marker.evaluate({"extra": ""}):
+                todo.append(r.name)
+    return have
+
+
+@pytest.mark.parametrize("rule, script, env", _rule_scripts_and_envs(), ids=lambda x: getattr(x, "name", str(x)))
+def test_every_rule_env_provides_what_its_script_imports(rule, script, env):
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    provided = _env_distributions(env)
+    missing = {}
+    for mod in _third_party_imports(script):
+        names = {d.lower().replace("_", "-") for d in dists.get(mod, [])}
+        if not names:
+            continue  # not installed here: test_requirements covers what is
+        if not names & provided:
+            missing[mod] = sorted(names)
+    assert not missing, f"rule {rule} ({script.name}) imports {missing}, which {env.name} does not provide"
