@@ -115,9 +115,9 @@ class AseMD:
         self.rng = np.random.default_rng(seed)
 
     def set_velocities(self, temperature: float) -> None:
-        from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+        from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
-        MaxwellBoltzmannDistribution(self.atoms, temperature_K=temperature, rng=self.rng)
+        thermalize_momenta(self.atoms, temperature, rng=self.rng)
         Stationary(self.atoms)
 
     def run(self, steps: int, t_start: float, t_end: float) -> None:

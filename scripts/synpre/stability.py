@@ -68,7 +68,7 @@ class StabilityRun:
 
 def run_stability(atoms: Atoms, calc, p: dict, f_max: float, seed: int, log=None) -> StabilityRun:
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
 
     from ase.constraints import FixCom
 
@@ -81,7 +81,7 @@ def run_stability(atoms: Atoms, calc, p: dict, f_max: float, seed: int, log=None
     every = int(p["check_every"])
     run = StabilityRun(steps_total=ramp + hold, timestep_fs=dt)
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=p["t_start"], rng=rng)
+    thermalize_momenta(atoms, p["t_start"], rng=rng)
     Stationary(atoms)
     dyn = Langevin(atoms, dt * units.fs, temperature_K=p["t_start"], friction=p["friction_per_ps"] / (1000 * units.fs),
                    fixcm=False, rng=rng)
