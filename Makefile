@@ -19,7 +19,7 @@ quick: install        ## the same DAG at toy scale (config/quick.yaml)
 	$(ACTIVATE) snakemake --cores $(CORES) --configfile config/quick.yaml
 
 test: install         ## unit tests, lint, dry runs and an end-to-end run of a tiny study
-	$(ACTIVATE) pytest -q tests
+	$(ACTIVATE) pytest -q -rs tests
 
 lint: install
 	$(ACTIVATE) snakemake --lint

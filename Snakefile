@@ -42,6 +42,9 @@ include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/export.smk"
 
 
+check_cluster_resources({r.name for r in workflow.rules})
+
+
 rule all:
     default_target: True
     input:

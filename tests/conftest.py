@@ -6,6 +6,33 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# every output file of the tiny study (tests/config/tiny.yaml), under results/tiny/
+TINY_OUTPUTS = (
+    "reference/train_pool.xyz",
+    "reference/test.xyz",
+    "teachers/gap-tiny/teacher.json",
+    "gap-tiny/synthetic_pool.xyz",
+    "gap-tiny/pretrain-8/model.ckpt",
+    "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.ckpt",
+    "direct/pretrain-0/finetune-5/scratch/seed-0/model.ckpt",
+    "gap-tiny/pretrain-8/finetune-5/energy-only/seed-0/model.ckpt",
+    "curves.csv",
+    "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.nequip.zip",
+    "direct/pretrain-0/finetune-5/scratch/seed-0/model.nequip.zip.json",
+    "headline.csv",
+    "data_efficiency.png",
+    "stability.csv",
+    "survival.png",
+    "dimer_curves.png",
+    "rdf.png",
+    "teachers/gap-tiny/stability.xyz",
+    "direct/pretrain-0/finetune-5/scratch/seed-0/rdf.csv",
+    "teachers/gap-tiny/dimer.csv",
+    "gap-tiny/pretrain-8/finetune-5/full/seed-0/dimer.csv",
+    "direct/pretrain-0/finetune-5/scratch/seed-0/parity.png",
+    "learning_curves.png",
+    "runs.csv",
+)
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
@@ -24,7 +51,7 @@ def scratch_copy(work):
     """The workflow's files copied into ``work``, so a test's results/ and .snakemake/ stay out of the repo."""
     import shutil
 
-    for item in ("Snakefile", "workflow", "scripts", "config", "envs", "data", "tests"):
+    for item in ("Snakefile", "workflow", "scripts", "config", "envs", "data", "tests", "profiles"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
     return work

@@ -9,7 +9,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from conftest import ROOT, scratch_copy, snakemake
+from conftest import ROOT, TINY_OUTPUTS, scratch_copy, snakemake
 
 
 def job_counts(log: str) -> dict:
@@ -123,17 +123,7 @@ def tiny_study(tmp_path_factory):
 
 def test_end_to_end_outputs(tiny_study):
     out = tiny_study / "results" / "tiny"
-    for rel in ("reference/train_pool.xyz", "reference/test.xyz", "teachers/gap-tiny/teacher.json",
-                "gap-tiny/synthetic_pool.xyz", "gap-tiny/pretrain-8/model.ckpt",
-                "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.ckpt", "direct/pretrain-0/finetune-5/scratch/seed-0/model.ckpt",
-                "gap-tiny/pretrain-8/finetune-5/energy-only/seed-0/model.ckpt", "curves.csv",
-                "gap-tiny/pretrain-8/finetune-5/full/seed-0/model.nequip.zip",
-                "direct/pretrain-0/finetune-5/scratch/seed-0/model.nequip.zip.json",
-                "headline.csv", "data_efficiency.png", "stability.csv", "survival.png", "dimer_curves.png", "rdf.png", "teachers/gap-tiny/stability.xyz",
-                "direct/pretrain-0/finetune-5/scratch/seed-0/rdf.csv",
-                "teachers/gap-tiny/dimer.csv", "gap-tiny/pretrain-8/finetune-5/full/seed-0/dimer.csv",
-                "direct/pretrain-0/finetune-5/scratch/seed-0/parity.png",
-                "learning_curves.png", "runs.csv"):
+    for rel in TINY_OUTPUTS:
         assert (out / rel).stat().st_size > 0, rel
     df = pd.read_csv(out / "runs.csv")
     assert sorted(zip(df["teacher"], df["strategy"])) == [("direct", "scratch"), ("gap-tiny", "energy-only"),
@@ -165,6 +155,17 @@ def test_end_to_end_outputs(tiny_study):
     assert m["n_structures"] == len(open(out / "reference/test.xyz").read().split("Lattice=")) - 1
     # every log and benchmark file was written
     assert list((out / "logs").rglob("*.log")) and list((out / "benchmarks").rglob("*.tsv"))
+
+
+def test_switching_use_conda_on_reruns_nothing(tiny_study):
+    """profiles/default drops the software-env rerun trigger: results made without --use-conda stand.
+    A stand-in conda (tests/conda_stub) answers snakemake's queries; no env is created."""
+    env = dict(os.environ, PATH=f"{ROOT / 'tests' / 'conda_stub'}{os.pathsep}{os.environ['PATH']}")
+    proc = snakemake("-n", "--use-conda", "--configfile", "tests/config/tiny.yaml", cwd=tiny_study, env=env)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    full = snakemake("-n", "--use-conda", "-F", "--configfile", "tests/config/tiny.yaml", cwd=tiny_study, env=env)
+    for name in ("data", "teacher", "train", "analysis"):  # every env file is found and would be built
+        assert f"Conda environment envs/{name}.yaml will be created" in full.stdout + full.stderr, name
 
 
 @pytest.fixture(scope="module")

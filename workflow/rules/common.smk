@@ -62,6 +62,35 @@ def check_strategies():
             raise ValueError(f"{key}.energy_only: the energy loss weight is 0, so nothing would be fitted")
 
 
+def job_resources(rule, gpu=False):
+    """What a job of ``rule`` asks a scheduler for: config cluster.resources (default, then the rule's
+    own), one GPU if ``gpu``, and the partition and account of the cluster section. Local runs only
+    count threads and gpu; a SLURM profile turns the rest into sbatch options."""
+    c = config["cluster"]
+    res = dict(c["resources"].get("default", {}), **c["resources"].get(rule, {}))
+    res["gpu"] = 1 if gpu else 0
+    partition = (c["gpu_partition"] if gpu else None) or c["partition"]
+    if partition:
+        res.setdefault("slurm_partition", partition)
+    if c["account"]:
+        res.setdefault("slurm_account", c["account"])
+    return res
+
+
+def check_cluster_resources(rule_names):
+    """A misspelt name under cluster.resources would silently get the defaults; refuse it."""
+    import difflib
+
+    for name in config["cluster"]["resources"]:
+        if name != "default" and name not in rule_names:
+            near = difflib.get_close_matches(name, rule_names, n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise ValueError(
+                f"config cluster.resources.{name}: the workflow has no step called {name}{hint}; "
+                "the names are " + ", ".join(sorted(rule_names))
+            )
+
+
 def script_path(name):
     """The script's path relative to the working directory: moving the checkout reruns nothing."""
     return os.path.relpath(SCRIPTS / name)

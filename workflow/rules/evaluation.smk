@@ -24,6 +24,8 @@ rule evaluate:
     benchmark:
         f"{BENCH}/evaluate/{MODEL_KEY}.tsv"
     threads: config["threads"]["evaluate"]
+    resources:
+        **job_resources("evaluate"),
     conda:
         "../../envs/train.yaml"
     shell:
@@ -49,18 +51,20 @@ rule stability:
         script=script_path("stability.py"),
         settings=json.dumps(config["stability"]),
         info=run_info,
+        # a compiled model runs only on the device it was compiled for; a package on any visible one
+        device=config["export"]["device"] if config["export"]["compile"] else "auto",
     log:
         f"{LOGS}/stability/{MODEL_KEY}.log",
     benchmark:
         f"{BENCH}/stability/{MODEL_KEY}.tsv"
     threads: config["threads"]["evaluate"]
     resources:
-        gpu=1 if config["gpu"] else 0,
+        **job_resources("stability", gpu=config["gpu"]),
     conda:
         "../../envs/train.yaml"
     shell:
         "python {params.script} --model {input.model} --start {input.start} --forces-from {input.forces}"
-        " --settings {params.settings:q} --run-info {params.info:q} --threads {threads}"
+        " --settings {params.settings:q} --run-info {params.info:q} --threads {threads} --device {params.device}"
         " --out {output.result} > {log} 2>&1"
 
 
@@ -81,6 +85,8 @@ rule teacher_stability:
     benchmark:
         f"{BENCH}/teacher_stability/{{teacher}}.tsv"
     threads: 1
+    resources:
+        **job_resources("teacher_stability"),
     conda:
         "../../envs/teacher.yaml"
     shell:
@@ -104,6 +110,8 @@ rule rdf:
     benchmark:
         f"{BENCH}/rdf/{MODEL_KEY}.tsv"
     threads: 1
+    resources:
+        **job_resources("rdf"),
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -125,6 +133,8 @@ rule dimer:
     benchmark:
         f"{BENCH}/dimer/{MODEL_KEY}.tsv"
     threads: 1
+    resources:
+        **job_resources("dimer"),
     conda:
         "../../envs/train.yaml"
     shell:
@@ -146,6 +156,8 @@ rule teacher_dimer:
     benchmark:
         f"{BENCH}/teacher_dimer/{{teacher}}.tsv"
     threads: 1
+    resources:
+        **job_resources("teacher_dimer"),
     conda:
         "../../envs/teacher.yaml"
     shell:
@@ -206,6 +218,8 @@ rule aggregate:
     benchmark:
         f"{BENCH}/aggregate.tsv"
     threads: 1
+    resources:
+        **job_resources("aggregate"),
     conda:
         "../../envs/analysis.yaml"
     shell:

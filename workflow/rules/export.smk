@@ -15,6 +15,8 @@ rule package:
     benchmark:
         f"{BENCH}/package/{MODEL_KEY}.tsv"
     threads: 1
+    resources:
+        **job_resources("package"),
     conda:
         "../../envs/train.yaml"
     shell:
@@ -37,7 +39,7 @@ rule compile:
         f"{BENCH}/compile/{MODEL_KEY}.tsv"
     threads: 1
     resources:
-        gpu=1 if config["export"]["device"] == "cuda" else 0,
+        **job_resources("compile", gpu=config["export"]["device"] == "cuda"),
     conda:
         "../../envs/train.yaml"
     shell:

@@ -16,6 +16,8 @@ rule label:
         f"{BENCH}/label/{{teacher}}/shard-{{k}}.tsv"
     priority: 40
     threads: 1
+    resources:
+        **job_resources("label"),
     conda:
         "../../envs/teacher.yaml"
     shell:
@@ -43,6 +45,8 @@ rule merge_synthetic:
         f"{BENCH}/merge_synthetic/{{teacher}}.tsv"
     priority: 40
     threads: 1
+    resources:
+        **job_resources("merge_synthetic"),
     conda:
         "../../envs/data.yaml"
     shell:
@@ -63,6 +67,8 @@ rule subset_synthetic:
         f"{BENCH}/subset_synthetic/{{teacher}}/synthetic-{{n}}.tsv"
     priority: 40
     threads: 1
+    resources:
+        **job_resources("subset_synthetic"),
     conda:
         "../../envs/data.yaml"
     shell:

@@ -22,6 +22,8 @@ rule prepare_reference:
         f"{BENCH}/prepare_reference.tsv"
     priority: 60  # everything waits for it; the GAP fit on the critical path next
     threads: 1
+    resources:
+        **job_resources("prepare_reference"),
     conda:
         "../../envs/data.yaml"
     shell:
@@ -41,6 +43,8 @@ rule subset_real:
     benchmark:
         f"{BENCH}/subset_real/train-{{n}}.tsv"
     threads: 1
+    resources:
+        **job_resources("subset_real"),
     conda:
         "../../envs/data.yaml"
     shell:
@@ -62,6 +66,8 @@ if "reference_build" in config:
         benchmark:
             f"{OUT}/reference-build/benchmarks/labeller.tsv"
         threads: 1
+        resources:
+            **job_resources("reference_labeller"),
         conda:
             "../../envs/teacher.yaml"
         shell:
@@ -81,6 +87,8 @@ if "reference_build" in config:
         benchmark:
             f"{OUT}/reference-build/benchmarks/crystals.tsv"
         threads: 1
+        resources:
+            **job_resources("reference_crystals"),
         conda:
             "../../envs/data.yaml"
         shell:
@@ -104,6 +112,8 @@ if "reference_build" in config:
         benchmark:
             f"{OUT}/reference-build/benchmarks/nvt/part-{{k}}.tsv"
         threads: 1
+        resources:
+            **job_resources("reference_nvt"),
         conda:
             "../../envs/teacher.yaml"
         shell:
@@ -127,6 +137,8 @@ if "reference_build" in config:
         benchmark:
             f"{OUT}/reference-build/benchmarks/label/shard-{{k}}.tsv"
         threads: 1
+        resources:
+            **job_resources("label_reference"),
         conda:
             "../../envs/teacher.yaml"
         shell:
@@ -151,6 +163,8 @@ if "reference_build" in config:
         benchmark:
             f"{OUT}/reference-build/benchmarks/assemble.tsv"
         threads: 1
+        resources:
+            **job_resources("reference_build"),
         conda:
             "../../envs/data.yaml"
         shell:

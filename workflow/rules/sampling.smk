@@ -17,6 +17,8 @@ rule sample:
         campaign="|".join(SAMPLING),
     priority: 20
     threads: 1
+    resources:
+        **job_resources("sample"),
     conda:
         "../../envs/teacher.yaml"
     shell:
@@ -40,6 +42,8 @@ rule perturb:
         f"{BENCH}/perturb/part-{{k}}.tsv"
     priority: 20
     threads: 1
+    resources:
+        **job_resources("perturb"),
     conda:
         "../../envs/data.yaml"
     shell:
@@ -63,6 +67,8 @@ rule nvt_sample:
         f"{BENCH}/nvt_sample/part-{{k}}.tsv"
     priority: 20
     threads: 1
+    resources:
+        **job_resources("nvt_sample"),
     conda:
         "../../envs/teacher.yaml"
     shell:

@@ -24,6 +24,8 @@ rule teacher:
         f"{BENCH}/teacher/{{teacher}}.tsv"
     priority: 50
     threads: 1
+    resources:
+        **job_resources("teacher"),
     conda:
         "../../envs/teacher.yaml"
     shell:
@@ -51,6 +53,8 @@ rule teacher_report:
     benchmark:
         f"{BENCH}/teacher_report/{{teacher}}.tsv"
     threads: 1
+    resources:
+        **job_resources("teacher_report"),
     conda:
         "../../envs/teacher.yaml"
     shell:

@@ -24,7 +24,7 @@ rule pretrain:
     priority: 30
     threads: config["threads"]["train"]
     resources:
-        gpu=1 if config["gpu"] else 0,
+        **job_resources("pretrain", gpu=config["gpu"]),
     conda:
         "../../envs/train.yaml"
     shell:
@@ -50,7 +50,7 @@ rule finetune:
         f"{BENCH}/finetune/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.tsv"
     threads: config["threads"]["train"]
     resources:
-        gpu=1 if config["gpu"] else 0,
+        **job_resources("finetune", gpu=config["gpu"]),
     conda:
         "../../envs/train.yaml"
     shell:
@@ -75,7 +75,7 @@ rule direct:
         f"{BENCH}/direct/finetune-{{n_real}}/scratch/seed-{{seed}}.tsv"
     threads: config["threads"]["train"]
     resources:
-        gpu=1 if config["gpu"] else 0,
+        **job_resources("direct", gpu=config["gpu"]),
     conda:
         "../../envs/train.yaml"
     shell:
