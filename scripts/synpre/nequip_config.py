@@ -191,8 +191,8 @@ def data_block(seed: int, train: str, val: str, dataloader: dict) -> dict:
         raise ValueError(f"training and validation data must both be extxyz or both LMDB, not {train} and {val}")
     # lmdb 3.0 + nequip 0.19.1: a statistics pass in this process can leave the training file's environment
     # open, and the training set opened again for fit then fails with "The environment ... is already open
-    # in this process" (seen in the probe of /work/shared/notes/nequip.md; not every run). One loader worker
-    # opens it in a child process instead, which ends with the pass.
+    # in this process" (seen in an earlier probe, not in every run). One loader worker opens it in a child
+    # process instead, which ends with the pass.
     loaders["stats_manager"]["dataloader_kwargs"]["num_workers"] = 1
     return {"_target_": "nequip.data.datamodule.NequIPDataModule", "seed": seed,
             "train_dataset": {"_target_": "nequip.data.dataset.NequIPLMDBDataset", "file_path": paths[0],
