@@ -115,8 +115,8 @@ def run_nequip(settings: dict, args, run_dir: Path, env: dict, log):
 def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--settings", type=json_arg, required=True, help="elements, seed, model, training (JSON or @file)")
-    p.add_argument("--train", required=True)
-    p.add_argument("--val", required=True)
+    p.add_argument("--train", required=True, help="extxyz, or NequIP LMDB (*.lmdb, scripts/to_lmdb.py)")
+    p.add_argument("--val", required=True, help="extxyz, or NequIP LMDB when --train is")
     p.add_argument("--pretrained", help="checkpoint to fine-tune (omit to train from scratch)")
     p.add_argument("--keep-epochs", type=int, nargs="*", default=[],
                    help="also publish the weights after these epochs (after-epoch-<K>.ckpt), to fine-tune from")

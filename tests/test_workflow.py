@@ -52,6 +52,37 @@ def test_dry_run(configfile, n_metrics, tmp_path):
     assert counts == n_metrics, out[-3000:]
 
 
+def shell_commands(log: str) -> dict:
+    """{rule: [shell command of each job]} from the output of a dry run with -p."""
+    cmds = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", log):
+        rule, cmd = re.match(r"(?:local)?rule (\w+):", block), re.search(r"Shell command: (.*)", block)
+        if rule and cmd:
+            cmds.setdefault(rule.group(1), []).append(cmd.group(1))
+    return cmds
+
+
+def test_lmdb_storage_converts_the_pretraining_sets_only():
+    """synthetic_storage: lmdb adds one conversion job per pre-training set (each N_synth subset and the
+    synthetic validation set of each teacher), and only pre-training reads LMDB; the default adds none."""
+    proc = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", "config/config.yaml",
+                     "--config", "synthetic_storage=lmdb")
+    out = proc.stdout + proc.stderr
+    cmds = shell_commands(out)
+    converted = sorted(re.search(r"--out (\S+)", c).group(1) for c in cmds["synthetic_lmdb"])
+    assert converted == [f"results/default/gap-fit/{name}.lmdb"
+                         for name in ("synthetic-200", "synthetic-800", "synthetic_val")], converted
+    assert len(cmds["pretrain"]) == 2
+    for cmd in cmds["pretrain"]:
+        assert re.search(r"--train \S+/synthetic-\d+\.lmdb --val \S+/synthetic_val\.lmdb", cmd), cmd
+    for rule in ("finetune", "direct"):
+        assert cmds[rule] and not any("lmdb" in c for c in cmds[rule]), rule
+    assert job_counts(out)["synthetic_lmdb"] == 3
+    default = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", "config/config.yaml")
+    cmds = shell_commands(default.stdout + default.stderr)
+    assert "synthetic_lmdb" not in cmds and not any("lmdb" in c for c in cmds["pretrain"])
+
+
 @pytest.mark.parametrize("strategy, message", [
     ("{nope: true}", "config key finetune.strategies.bad.nope is not known"),
     ("{xi: 0}", "0 is less than or equal to the minimum of 0"),

@@ -6,7 +6,10 @@ where the method says they should: the data, and (for fine-tuning) where the ini
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+
+from .storage import lmdb_path
 
 MONITORS = {"weighted_sum": "val0_epoch/weighted_sum", "forces_rmse": "val0_epoch/forces_rmse",
             "per_atom_energy_rmse": "val0_epoch/per_atom_energy_rmse"}
@@ -158,21 +161,42 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
         "cutoff_radius": float(m["r_max"]),
         "model_type_names": list(settings["elements"]),
         "chemical_species": "${model_type_names}",
-        "data": {
-            "_target_": "nequip.data.datamodule.ASEDataModule", "seed": int(settings["seed"]),
-            "train_file_path": str(Path(train).resolve()), "val_file_path": str(Path(val).resolve()),
-            "ase_args": {"format": "extxyz"},
-            "transforms": [
-                {"_target_": "nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper",
-                 "model_type_names": "${model_type_names}",
-                 "chemical_species_to_atom_type_map": "${list_to_identity_dict:${chemical_species}}"},
-                {"_target_": "nequip.data.transforms.NeighborListTransform", "r_max": "${cutoff_radius}"},
-            ],
-            "train_dataloader": dict(dataloader, _target_="synpre.resume.shuffled_loader"),  # resumable order
-            "val_dataloader": dataloader,
-            "stats_manager": {"_target_": "nequip.data.CommonDataStatisticsManager",
-                              "type_names": "${model_type_names}", "dataloader_kwargs": {"batch_size": 16}},
-        },
+        "data": data_block(int(settings["seed"]), train, val, dataloader),
         "trainer": trainer,
         "training_module": module,
     }
+
+
+def data_block(seed: int, train: str, val: str, dataloader: dict) -> dict:
+    """The data module: extxyz files through ASEDataModule (every frame read into memory), or NequIP LMDB
+    files (``*.lmdb``, see synpre.storage) through NequIPDataModule, read batch by batch. Both convert a
+    frame with the same from_ase and see the same seed, loaders and statistics pass, so they train alike."""
+    transforms = [
+        {"_target_": "nequip.data.transforms.ChemicalSpeciesToAtomTypeMapper",
+         "model_type_names": "${model_type_names}",
+         "chemical_species_to_atom_type_map": "${list_to_identity_dict:${chemical_species}}"},
+        {"_target_": "nequip.data.transforms.NeighborListTransform", "r_max": "${cutoff_radius}"},
+    ]
+    loaders = {
+        "train_dataloader": dict(dataloader, _target_="synpre.resume.shuffled_loader"),  # resumable order
+        "val_dataloader": dataloader,
+        "stats_manager": {"_target_": "nequip.data.CommonDataStatisticsManager",
+                          "type_names": "${model_type_names}", "dataloader_kwargs": {"batch_size": 16}},
+    }
+    paths = [str(Path(p).resolve()) for p in (train, val)]
+    if not any(lmdb_path(p) for p in paths):
+        return {"_target_": "nequip.data.datamodule.ASEDataModule", "seed": seed, "train_file_path": paths[0],
+                "val_file_path": paths[1], "ase_args": {"format": "extxyz"}, "transforms": transforms, **loaders}
+    if not all(lmdb_path(p) for p in paths):
+        raise ValueError(f"training and validation data must both be extxyz or both LMDB, not {train} and {val}")
+    # lmdb 3.0 + nequip 0.19.1: a statistics pass in this process can leave the training file's environment
+    # open, and the training set opened again for fit then fails with "The environment ... is already open
+    # in this process" (seen in an earlier probe, not in every run). One loader worker opens it in a child
+    # process instead, which ends with the pass.
+    loaders["stats_manager"]["dataloader_kwargs"]["num_workers"] = 1
+    return {"_target_": "nequip.data.datamodule.NequIPDataModule", "seed": seed,
+            "train_dataset": {"_target_": "nequip.data.dataset.NequIPLMDBDataset", "file_path": paths[0],
+                              "transforms": transforms},
+            "val_dataset": {"_target_": "nequip.data.dataset.NequIPLMDBDataset", "file_path": paths[1],
+                            "transforms": copy.deepcopy(transforms)},  # no YAML alias in the written config
+            **loaders}

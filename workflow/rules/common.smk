@@ -288,6 +288,12 @@ def train_settings(stage, strategy=None):
     return dict(settings, training=training)
 
 
+def pretraining_file(xyz):
+    """The file pre-training reads for a synthetic extxyz set: the set itself, or with synthetic_storage:
+    lmdb its NequIP LMDB copy (rule synthetic_lmdb), read batch by batch instead of held in memory."""
+    return xyz.removesuffix(".xyz") + ".lmdb" if config["synthetic_storage"] == "lmdb" else xyz
+
+
 def settings_json(stage, seed, strategy=None):
     return json.dumps(dict(train_settings(stage, strategy), seed=int(seed)))
 

@@ -1,5 +1,6 @@
 # The teacher labels the synthetic snapshots in shards (separate jobs, each reruns alone), then the
-# shards are merged into one permuted pool and the nested N_synth subsets are cut from it.
+# shards are merged into one permuted pool and the nested N_synth subsets are cut from it; with
+# synthetic_storage: lmdb each pre-training set is also streamed into a NequIP LMDB file.
 
 
 rule label:
@@ -74,3 +75,24 @@ rule subset_synthetic:
     shell:
         "python {params.script} --pool {input.pool} --n {wildcards.n} --what n_synth"
         " --out {output.subset} > {log} 2>&1"
+
+
+rule synthetic_lmdb:
+    input:
+        xyz=f"{OUT}/{{teacher}}/{{name}}.xyz",
+    output:
+        lmdb=f"{OUT}/{{teacher}}/{{name}}.lmdb",
+    wildcard_constraints:
+        name="synthetic-[0-9]+|synthetic_val",
+    params:
+        script=script_path("to_lmdb.py"),
+    log:
+        f"{LOGS}/synthetic_lmdb/{{teacher}}/{{name}}.log",
+    benchmark:
+        f"{BENCH}/synthetic_lmdb/{{teacher}}/{{name}}.tsv"
+    priority: 40
+    threads: 1
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {params.script} --xyz {input.xyz} --out {output.lmdb} > {log} 2>&1"

@@ -4,8 +4,8 @@
 
 rule pretrain:
     input:
-        train=rules.subset_synthetic.output.subset.replace("{n}", "{n_synth}"),
-        val=rules.merge_synthetic.output.val,
+        train=pretraining_file(rules.subset_synthetic.output.subset.replace("{n}", "{n_synth}")),
+        val=pretraining_file(rules.merge_synthetic.output.val),
         # the real data are validated before any training job starts, whatever the teacher
         reference=rules.prepare_reference.output.summary,
     output:
