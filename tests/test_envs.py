@@ -51,12 +51,12 @@ def test_env_file_is_valid_and_agrees_with_requirements(env):
         assert p.get(req.name.lower()) == s.version, f"{env.name}: {line} disagrees with requirements.txt"
 
 
-def test_every_rule_has_conda_log_benchmark_threads():
+def test_every_rule_has_conda_log_benchmark_threads_resources():
     for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
         text = smk.read_text()
         for block in re.split(r"\n\s*rule ", text)[1:]:
             name = block.split(":")[0]
-            for directive in ("conda:", "log:", "benchmark:", "threads:"):
+            for directive in ("conda:", "log:", "benchmark:", "threads:", "resources:"):
                 assert directive in block, f"{smk.name}: rule {name} lacks {directive}"
             env = re.search(r'conda:\s*\n\s*"([^"]+)"', block).group(1)
             assert (smk.parent / env).resolve().exists(), f"rule {name}: {env} missing"

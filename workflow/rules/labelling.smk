@@ -92,6 +92,8 @@ rule synthetic_lmdb:
         f"{BENCH}/synthetic_lmdb/{{teacher}}/{{name}}.tsv"
     priority: 40
     threads: 1
+    resources:
+        **job_resources("synthetic_lmdb"),
     conda:
         "../../envs/train.yaml"
     shell:
