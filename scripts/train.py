@@ -81,6 +81,19 @@ def readable(ckpt: Path, log) -> bool:
         return False
 
 
+def inductor_cache(env: dict) -> dict:
+    """``env`` with TORCHINDUCTOR_CACHE_DIR set, unless the user set it: the kernels torch.compile builds
+    (training.compile) are cached there, so the minutes of the first compile are paid once per user and
+    machine, not once per job. Torch's own default is $TMPDIR/torchinductor_<user>, and a scheduler's
+    per-job TMPDIR (SLURM, snakemake's tmpdir resource) would throw it away after every job. On a cluster
+    with a slow or small home, set TORCHINDUCTOR_CACHE_DIR to node-local or scratch disk (it grows to
+    hundreds of MB)."""
+    if env.get("TORCHINDUCTOR_CACHE_DIR"):
+        return env
+    cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "synpre" / "torchinductor"
+    return dict(env, TORCHINDUCTOR_CACHE_DIR=str(cache))
+
+
 def run_nequip(settings: dict, args, run_dir: Path, env: dict, log):
     """One nequip-train run in run_dir; resumes from resume.ckpt when the generated config is unchanged."""
     cfg = training_config(settings, args.train, args.val, str(run_dir), args.pretrained,
@@ -123,7 +136,7 @@ def main(argv=None) -> None:
     p.add_argument("--out-dir", required=True)
     args = p.parse_args(argv)
     log = setup_logging(args.log)
-    env = with_synpre_importable(dict(os.environ, **limit_threads(args.threads)))
+    env = inductor_cache(with_synpre_importable(dict(os.environ, **limit_threads(args.threads))))
     out = Path(args.out_dir).resolve()
     run_dir = out / "run"
     run_dir.mkdir(parents=True, exist_ok=True)

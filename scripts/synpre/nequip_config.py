@@ -61,6 +61,15 @@ def _scale(model: dict):
 ARCHITECTURES = {"nequip": ("nequip", "nequip"), "allegro": ("allegro", "nequip-allegro")}
 
 
+def compile_mode(settings: dict) -> dict:
+    """``{"compile_mode": "compile"}`` where training.compile asks for train-time torch.compile, else nothing:
+    the eager default stays implicit, so configs of runs without compile (and their resume points, which
+    need an unchanged config) are the same as before the option existed. Saved checkpoints load eagerly
+    all the same: nequip's loaders (evaluation, nequip-package, nequip-compile) build them with their own
+    compile_mode (eager), which overrides the one recorded in the checkpoint."""
+    return {"compile_mode": "compile"} if settings["training"].get("compile") else {}
+
+
 def allegro_block(m: dict, seed: int) -> dict:
     """Allegro (nequip-allegro) on the same framework: strictly local, pair-based tensor features."""
     return {
@@ -85,9 +94,9 @@ def allegro_block(m: dict, seed: int) -> dict:
 def model_block(settings: dict, pretrained: str | None) -> dict:
     m, seed = settings["model"], settings["seed"]
     if pretrained is None and m.get("architecture", "nequip") == "allegro":
-        return allegro_block(m, seed)
+        return dict(allegro_block(m, seed), **compile_mode(settings))
     if pretrained is None:
-        return {
+        return dict({
             "_target_": "nequip.model.NequIPGNNModel", "seed": seed, "model_dtype": m["model_dtype"],
             "type_names": "${model_type_names}", "r_max": "${cutoff_radius}", "num_layers": m["num_layers"],
             "l_max": m["l_max"], "parity": m["parity"], "num_features": m["num_features"],
@@ -96,8 +105,10 @@ def model_block(settings: dict, pretrained: str | None) -> dict:
             "avg_num_neighbors": "${training_data_stats:num_neighbors_mean}",
             "per_type_energy_shifts": _shift(m), "per_type_energy_scales": _scale(m),
             "per_type_energy_scales_trainable": False, "per_type_energy_shifts_trainable": False,
-        }
-    loaded = {"_target_": "nequip.model.ModelFromCheckpoint", "checkpoint_path": str(Path(pretrained).resolve())}
+        }, **compile_mode(settings))
+    # the parent's own compile_mode does not matter: ModelFromCheckpoint builds it with this one
+    loaded = {"_target_": "nequip.model.ModelFromCheckpoint", "checkpoint_path": str(Path(pretrained).resolve()),
+              **compile_mode(settings)}
     refit = settings.get("strategy", {}).get("refit_shift")
     if not (refit if refit is not None else settings.get("finetune", {}).get("refit_shift", True)):
         return loaded
