@@ -26,7 +26,7 @@ def main(argv=None) -> None:
     p.add_argument("--csv", required=True)
     p.add_argument("--curves", help="where to write mean ± std per learning-curve point")
     p.add_argument("--figure", required=True)
-    p.add_argument("--headline", help="where to write the computed % cuts and data-efficiency factors (CSV)")
+    p.add_argument("--headline", help="where to write the computed %% cuts and data-efficiency factors (CSV)")
     p.add_argument("--efficiency-figure", help="the data-efficiency factors drawn on the direct curve")
     p.add_argument("--title", default="")
     p.add_argument("--teacher-reports", nargs="*", default=[], help="teachers' report.json files")

@@ -150,3 +150,12 @@ def test_every_rule_env_provides_what_its_script_imports(rule, script, env):
         if not names & provided:
             missing[mod] = sorted(names)
     assert not missing, f"rule {rule} ({script.name}) imports {missing}, which {env.name} does not provide"
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "scripts").glob("*.py")), ids=lambda p: p.name)
+def test_every_script_runs_by_hand(script):
+    """Each rule's script is a command-line tool: --help works (bench/dag_time.py found one that crashed)."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr[-2000:]
