@@ -36,9 +36,12 @@ TINY_OUTPUTS = (
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
-def snakemake(*args, cwd=ROOT, check=True, timeout=1800, env=None):
-    """Run snakemake from this environment (its python and entry points first on PATH)."""
-    env = dict(env or os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+def snakemake(*args, cwd=ROOT, check=True, timeout=1800, env=None, slurm=False):
+    """Run snakemake from this environment (its python and entry points first on PATH). Without
+    ``slurm``, tests/no_slurm hides scontrol from the slurm plugin's start-up probe (see the file)."""
+    env = dict(env or os.environ)
+    first = [str(Path(sys.executable).parent)] + ([] if slurm else [str(ROOT / "tests" / "no_slurm")])
+    env["PATH"] = os.pathsep.join(first + [env["PATH"]])
     proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
     if check and proc.returncode != 0:

@@ -44,7 +44,8 @@ def test_tiny_study_through_the_slurm_profile(slurm, tmp_path):
         "resources: {default: {mem_mb: 1000, runtime: 30}, teacher_dimer: {slurm_partition: nosuch}}")
     assert bad != tiny and "teacher_dimer" in bad
     (work / "bad.yaml").write_text(bad)
-    first = snakemake("--profile", "profiles/slurm", "--configfile", "bad.yaml", *FAST_POLL, cwd=work, check=False)
+    first = snakemake("--profile", "profiles/slurm", "--configfile", "bad.yaml", *FAST_POLL, cwd=work, check=False,
+                      slurm=True)
     log = first.stdout + first.stderr
     assert first.returncode != 0
     assert re.search(r"SLURM sbatch failed.*[Ii]nvalid generic resource", log), log[-3000:]
@@ -56,7 +57,8 @@ def test_tiny_study_through_the_slurm_profile(slurm, tmp_path):
     assert (out / "gap-tiny/synthetic_pool.xyz").stat().st_size > 0
     assert not (out / "gap-tiny/pretrain-8/model.ckpt").exists()
 
-    second = snakemake("--profile", "profiles/slurm", "--configfile", "tests/config/tiny.yaml", *FAST_POLL, cwd=work)
+    second = snakemake("--profile", "profiles/slurm", "--configfile", "tests/config/tiny.yaml", *FAST_POLL, cwd=work,
+                       slurm=True)
     log = second.stdout + second.stderr
     ran = submitted(log)
     # only what failed or waited on a failure runs again, each job as its own SLURM job
