@@ -101,10 +101,16 @@ def test_bad_strategy_fails_before_any_job(strategy, message, tmp_path):
 def test_architecture_without_its_package_fails_before_any_job(tmp_path):
     cfg = (ROOT / "tests/config/tiny.yaml").read_text().replace("model: {", "model: {architecture: allegro, ")
     (tmp_path / "bad.yaml").write_text(cfg)
-    shadow = tmp_path / "shadow" / "allegro"  # an environment where nequip-allegro does not import
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("raise ImportError('No module named allegro')\n")
-    env = dict(os.environ, PYTHONPATH=str(shadow.parent))
+    shadow = tmp_path / "shadow"  # an environment where nequip-allegro cannot be found
+    shadow.mkdir()
+    (shadow / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'allegro':\n"
+        "            raise ModuleNotFoundError('No module named allegro')\n"
+        "sys.meta_path.insert(0, Hide())\n")
+    env = dict(os.environ, PYTHONPATH=str(shadow))
     proc = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"), check=False, env=env)
     assert proc.returncode != 0
     assert "config model.architecture: allegro needs the nequip-allegro package" in proc.stdout + proc.stderr

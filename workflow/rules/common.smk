@@ -28,17 +28,21 @@ KEEP_EPOCHS = sorted({s["checkpoint"] for s in STRATEGIES.values() if s.get("che
 
 
 def check_model():
-    import importlib
+    """The architecture's package must be importable. find_spec looks without importing: importing
+    nequip (and torch) here would cost seconds in every snakemake call, dry runs included."""
+    import importlib.util
 
     arch = config["model"]["architecture"]
     import_name, package = ARCHITECTURES[arch]
     try:
-        importlib.import_module(import_name)
-    except ImportError as exc:
+        reason = None if importlib.util.find_spec(import_name) else f"no module named {import_name}"
+    except (ImportError, ValueError) as exc:
+        reason = str(exc)
+    if reason:
         raise ValueError(
             f"config model.architecture: {arch} needs the {package} package, which cannot be imported in "
-            f"this environment ({exc}); pip install -r requirements.txt"
-        ) from exc
+            f"this environment ({reason}); pip install -r requirements.txt"
+        )
 
 
 def check_strategies():
