@@ -63,3 +63,21 @@ def scratch_copy(work):
 @pytest.fixture(scope="session")
 def root():
     return ROOT
+
+
+@pytest.fixture(scope="module")
+def real(root, tmp_path_factory):
+    """12 training, 4 validation and 6 test cells: a small slice of the shipped GFN1-xTB reference set,
+    prepared as the pipeline prepares it."""
+    from ase.io import write
+
+    from synpre.reference import prepare
+
+    d = tmp_path_factory.mktemp("real")
+    settings = {"files": [str(root / "data" / "carbon-gfn1-64.extxyz.gz")], "energy_key": "energy",
+                "forces_key": "forces", "isolated_atom_energies": {"C": -47.37872264431578}, "exclude": {},
+                "split": {"key": "split", "test_value": "test", "n_val": 4, "seed": 0, "test_fraction": 0.2}}
+    parts = prepare(settings, ["C"])
+    for name, n in (("train_pool", 12), ("val", 4), ("test", 6)):
+        write(d / f"{name}.xyz", parts[name][:n])
+    return d

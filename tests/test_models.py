@@ -15,7 +15,6 @@ import label
 import teacher
 import train
 from synpre.nequip_config import training_config
-from synpre.reference import prepare
 
 TINY = {
     "elements": ["C"], "seed": 0,
@@ -27,19 +26,6 @@ TINY = {
                  "monitor": "weighted_sum"},
     "finetune": {"refit_shift": True},
 }
-
-
-@pytest.fixture(scope="module")
-def real(root, tmp_path_factory):
-    """A small slice of the shipped GFN1-xTB reference set, prepared as the pipeline prepares it."""
-    d = tmp_path_factory.mktemp("real")
-    settings = {"files": [str(root / "data" / "carbon-gfn1-64.extxyz.gz")], "energy_key": "energy",
-                "forces_key": "forces", "isolated_atom_energies": {"C": -47.37872264431578}, "exclude": {},
-                "split": {"key": "split", "test_value": "test", "n_val": 4, "seed": 0, "test_fraction": 0.2}}
-    parts = prepare(settings, ["C"])
-    for name, n in (("train_pool", 12), ("val", 4), ("test", 6)):
-        write(d / f"{name}.xyz", parts[name][:n])
-    return d
 
 
 def test_tblite_teacher_and_labels(tmp_path):

@@ -6,25 +6,23 @@ import json
 
 import numpy as np
 import pytest
-from ase.io import read, write
+from ase.io import read
 
 import to_lmdb
 import train
-from synpre.reference import prepare
 from synpre.storage import extxyz_to_lmdb, iter_atomic_data
 from test_models import TINY, _val_rows, _weights
 
 
 @pytest.fixture(scope="module")
-def data(root, tmp_path_factory):
-    """A slice of the shipped reference set (64-atom carbon cells with GFN1-xTB energies, forces, stress)."""
+def data(real, tmp_path_factory):
+    """The shared slice of the reference set (conftest's real: 12 training, 4 validation cells), as
+    extxyz and as LMDB."""
+    import shutil
+
     d = tmp_path_factory.mktemp("storage")
-    settings = {"files": [str(root / "data" / "carbon-gfn1-64.extxyz.gz")], "energy_key": "energy",
-                "forces_key": "forces", "isolated_atom_energies": {"C": -47.37872264431578}, "exclude": {},
-                "split": {"key": "split", "test_value": "test", "n_val": 4, "seed": 0, "test_fraction": 0.2}}
-    parts = prepare(settings, ["C"])
-    write(d / "train.xyz", parts["train_pool"][:12])
-    write(d / "val.xyz", parts["val"][:4])
+    shutil.copy(real / "train_pool.xyz", d / "train.xyz")
+    shutil.copy(real / "val.xyz", d / "val.xyz")
     for name in ("train", "val"):
         to_lmdb.main(["--xyz", str(d / f"{name}.xyz"), "--out", str(d / f"{name}.lmdb")])
     return d
