@@ -16,9 +16,6 @@ Prints the machine, the date and the command.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import re
 import statistics
 import subprocess
@@ -26,6 +23,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -69,7 +69,6 @@ def main() -> None:
     p.add_argument("--study-dir", help="a checkout with a finished default study (for the per-job overhead)")
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
-    load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(("snakemake --version", *timed(SNAKEMAKE + ["--version"], ROOT, args.repeats)[:1], None))
@@ -86,10 +85,7 @@ def main() -> None:
             start, _ = timed([sys.executable, str(ROOT / "scripts" / script), "--help"], ROOT, args.repeats)
             overhead.append((target, wall, job_s, start))
 
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
-          f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-          f"load average at start {load_before:.2f}, at end {os.getloadavg()[0]:.2f}")
-    print("command: python bench/dag_time.py " + " ".join(sys.argv[1:]))
+    print(header())
     print(f"\n{'what':40}{'seconds (median of ' + str(args.repeats) + ')':>26}{'jobs':>8}")
     for what, wall, jobs in rows:
         print(f"{what:40}{wall:>26.2f}{jobs if jobs is not None else '':>8}")

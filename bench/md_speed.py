@@ -13,14 +13,14 @@ and the command. Also summarises steps/s recorded by a study's stability runs (-
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -54,9 +54,7 @@ def main() -> None:
     from synpre.threads import limit_threads
 
     limit_threads(1, torch=True)
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
-          f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; torch threads 1")
-    print("command: python bench/md_speed.py " + " ".join(sys.argv[1:]))
+    print(header("torch threads 1"))
     if args.models:
         from ase.io import read
 

@@ -23,14 +23,15 @@ which the kernel can drop), and the wall time.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header  # noqa: E402
 
 import yaml
 
@@ -145,9 +146,7 @@ def main() -> None:
         sizes = {n: ((work / f"train-{n}.xyz").stat().st_size / 1e6,
                      (work / f"train-{n}.lmdb").stat().st_blocks * 512 / 1e6) for n in args.n}
 
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
-          f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; torch threads 1")
-    print("command: python bench/pretrain_memory.py " + " ".join(sys.argv[1:]))
+    print(header("torch threads 1"))
     print(f"\n64-atom carbon cells (rattled copies of the shipped reference cells, labels copied), 40 validation "
           f"structures;\none epoch cut to {args.batches} training batches of {config['training']['batch_size']}, "
           f"statistics pass over the whole training set; model of config/config.yaml")

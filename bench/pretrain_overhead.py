@@ -18,16 +18,17 @@ memory of each process tree, then the pipeline's overhead. Prints the machine, t
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header  # noqa: E402
 
 import yaml
 
@@ -83,7 +84,6 @@ def main() -> None:
     args = p.parse_args()
     from ase.io import read, write
 
-    load_before = os.getloadavg()[0]
     env = with_synpre_importable(dict(os.environ, **limit_threads(1)))
     settings = settings_from(args.configfile, args.epochs)
     nequip_train = str(Path(sys.executable).with_name("nequip-train"))
@@ -106,10 +106,7 @@ def main() -> None:
             results["raw"].append(timed([nequip_train, "-cp", str(run), "-cn", "config", f"hydra.run.dir={run}"],
                                         env, run))
 
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
-          f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; torch threads 1; "
-          f"load average at start {load_before:.2f}, at end {os.getloadavg()[0]:.2f}")
-    print("command: python bench/pretrain_overhead.py " + " ".join(sys.argv[1:]))
+    print(header("torch threads 1"))
     print(f"\npre-training, {args.n} structures of {n_atoms} atoms x {args.epochs} epochs, model of "
           f"{Path(args.configfile).name}, {args.repeats} alternating runs each")
     print(f"{'':32}{'wall s (each run)':>26}{'structures/s':>14}{'peak MB':>9}")

@@ -10,14 +10,15 @@ benchmark TSVs that every rule writes. Not a test: run it by hand and copy the t
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header  # noqa: E402
 
 import pandas as pd
 import yaml
@@ -70,9 +71,7 @@ def main() -> None:
     proc = subprocess.run(cmd, cwd=ROOT, env=env)
     wall = time.perf_counter() - t0
     per_rule = per_rule_times(out)
-    print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
-          f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"command: {' '.join(['snakemake'] + cmd[3:])}  (exit {proc.returncode})")
+    print("\n" + header(command=f"{' '.join(['snakemake'] + cmd[3:])}  (exit {proc.returncode})"))
     print(f"wall time: {wall / 60:.1f} min ({wall:.0f} s); job time summed over rules: "
           f"{per_rule['total_s'].sum() / 60:.1f} min")
     print(per_rule.round(1).to_string())

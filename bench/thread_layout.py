@@ -16,10 +16,8 @@ start-up included), and which layout wins. Prints the machine, the date and the 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header  # noqa: E402
 from pretrain_overhead import ROOT, settings_from  # noqa: E402
 
 from synpre.cli import with_synpre_importable  # noqa: E402
@@ -61,7 +60,6 @@ def main() -> None:
     args = p.parse_args()
     from ase.io import read
 
-    load_before = os.getloadavg()[0]
     settings = settings_from(args.configfile, args.epochs)
     n = len(read(args.train, ":"))
     work = args.jobs * n * args.epochs
@@ -75,10 +73,7 @@ def main() -> None:
             wall = run_layout(cmds, parallel)
             rows.append((name, wall, work / wall))
 
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
-          f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-          f"load average at start {load_before:.2f}, at end {os.getloadavg()[0]:.2f}")
-    print("command: python bench/thread_layout.py " + " ".join(sys.argv[1:]))
+    print(header())
     print(f"\n{args.jobs} training runs of {n} structures x {args.epochs} epochs "
           f"(model of {Path(args.configfile).name})")
     print(f"{'layout':34}{'wall s':>9}{'structures/s':>14}")

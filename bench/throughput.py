@@ -16,15 +16,15 @@ Prints the machine, the date and the command. Needs a teacher.json (run a study 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -117,9 +117,7 @@ def main() -> None:
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         md_pipe = args.md_steps / (time.perf_counter() - t0)
 
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
-          f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"command: python bench/throughput.py --teacher {args.teacher} --structures {args.structures} --n {args.n}")
+    print(header())
     print(f"\nlabelling with teacher {spec['name']} ({spec['kind']}), {len(frames)} structures of {len(frames[0])} atoms")
     print(f"{'':40s} {'structures/s':>12s} {'cores':>5s}  of raw on the same cores")
     for name, rate, cores, _, pct in rows:

@@ -25,20 +25,17 @@ Needs bench/pretrain_overhead.py beside it (settings_from, timed).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-
-from pretrain_overhead import settings_from, timed  # noqa: E402  (also puts scripts/ on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import header  # noqa: E402
+from pretrain_overhead import ROOT, settings_from, timed  # noqa: E402  (also puts scripts/ on sys.path)
 from synpre.cli import with_synpre_importable  # noqa: E402
 from synpre.threads import limit_threads  # noqa: E402
 
@@ -75,7 +72,6 @@ def main() -> None:
     args = p.parse_args()
     from ase.io import read, write
 
-    load_before = os.getloadavg()[0]
     settings = settings_from(args.configfile, args.epochs)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -95,10 +91,7 @@ def main() -> None:
 
     import torch
 
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; "
-          f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}, "
-          f"threads 1; load average at start {load_before:.2f}, at end {os.getloadavg()[0]:.2f}")
-    print("command: python bench/train_compile.py " + " ".join(sys.argv[1:]))
+    print(header(f"torch {torch.__version__}, threads 1"))
     print(f"\npre-training, {args.n} structures of {n_atoms} atoms (+ {n_val} validation) x {args.epochs} epochs, "
           f"model of {Path(args.configfile).name}; 1 cold compiled run, then {args.repeats} eager and "
           f"{args.repeats} warm compiled runs alternating")
