@@ -36,12 +36,18 @@ TINY_OUTPUTS = (
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
-def snakemake(*args, cwd=ROOT, check=True, timeout=1800, env=None, slurm=False):
-    """Run snakemake from this environment (its python and entry points first on PATH). Without
-    ``slurm``, tests/no_slurm hides scontrol from the slurm plugin's start-up probe (see the file)."""
+def snakemake_env(env=None, slurm=False) -> dict:
+    """The environment a test's snakemake runs in: this environment's python and entry points first on
+    PATH. Without ``slurm``, tests/no_slurm hides scontrol from the slurm plugin's start-up probe (see the file)."""
     env = dict(env or os.environ)
     first = [str(Path(sys.executable).parent)] + ([] if slurm else [str(ROOT / "tests" / "no_slurm")])
     env["PATH"] = os.pathsep.join(first + [env["PATH"]])
+    return env
+
+
+def snakemake(*args, cwd=ROOT, check=True, timeout=1800, env=None, slurm=False):
+    """Run snakemake (see snakemake_env) and return the finished process; fail the test on error if ``check``."""
+    env = snakemake_env(env, slurm)
     proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
     if check and proc.returncode != 0:

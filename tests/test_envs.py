@@ -51,28 +51,25 @@ def test_env_file_is_valid_and_agrees_with_requirements(env):
         assert p.get(req.name.lower()) == s.version, f"{env.name}: {line} disagrees with requirements.txt"
 
 
+def _rules():
+    """(rule file, rule name, rule text, its conda env file) for every rule of the workflow."""
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"\n\s*rule ", smk.read_text())[1:]:
+            env = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
+            yield smk, block.split(":")[0], block, (smk.parent / env.group(1)).resolve() if env else None
+
+
 def test_every_rule_has_conda_log_benchmark_threads_resources():
-    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
-        text = smk.read_text()
-        for block in re.split(r"\n\s*rule ", text)[1:]:
-            name = block.split(":")[0]
-            for directive in ("conda:", "log:", "benchmark:", "threads:", "resources:"):
-                assert directive in block, f"{smk.name}: rule {name} lacks {directive}"
-            env = re.search(r'conda:\s*\n\s*"([^"]+)"', block).group(1)
-            assert (smk.parent / env).resolve().exists(), f"rule {name}: {env} missing"
+    for smk, name, block, env in _rules():
+        for directive in ("conda:", "log:", "benchmark:", "threads:", "resources:"):
+            assert directive in block, f"{smk.name}: rule {name} lacks {directive}"
+        assert env.exists(), f"rule {name}: {env} missing"
 
 
 def _rule_scripts_and_envs():
-    """(rule, script path, env file) for every rule, read from the rule files."""
-    out = []
-    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
-        for block in re.split(r"\n\s*rule ", smk.read_text())[1:]:
-            name = block.split(":")[0]
-            script = re.search(r'script_path\("([^"]+)"\)', block)
-            env = re.search(r'conda:\s*\n\s*"([^"]+)"', block).group(1)
-            if script:
-                out.append((name, ROOT / "scripts" / script.group(1), (smk.parent / env).resolve()))
-    return out
+    """(rule, script path, env file) for every rule that runs a script of scripts/."""
+    return [(name, ROOT / "scripts" / script.group(1), env) for _, name, block, env in _rules()
+            if (script := re.search(r'script_path\("([^"]+)"\)', block))]
 
 
 def _imports(path: Path, top_level_only: bool) -> set:
@@ -80,9 +77,10 @@ def _imports(path: Path, top_level_only: bool) -> set:
     import ast
 
     tree = ast.parse(path.read_text())
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
     if top_level_only:  # module level includes `if`/`try` blocks at the top
         nodes = [n for top in tree.body for n in ast.walk(top) if not isinstance(top, (ast.FunctionDef, ast.ClassDef))]
+    else:
+        nodes = list(ast.walk(tree))
     mods = set()
     for n in nodes:
         if isinstance(n, ast.Import):
@@ -111,7 +109,7 @@ def _third_party_imports(script: Path) -> set:
                     todo.append((target, True))
             elif mod:
                 found.add(mod.split(".")[0])
-    return {m for m in found if m not in sys.stdlib_module_names and (ROOT / "scripts" / f"{m}.py").exists() is False}
+    return {m for m in found if m not in sys.stdlib_module_names and not (ROOT / "scripts" / f"{m}.py").exists()}
 
 
 def _env_distributions(env: Path) -> set:

@@ -9,7 +9,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from conftest import ROOT, TINY_OUTPUTS, scratch_copy, snakemake
+from conftest import ROOT, TINY_OUTPUTS, scratch_copy, snakemake, snakemake_env
 
 
 def job_counts(log: str) -> dict:
@@ -279,8 +279,7 @@ def test_a_killed_labelling_shard_reruns_alone(tiny_study, tmp_path):
     work = tmp_path / "copy"
     shutil.copytree(tiny_study, work, symlinks=True)
     shards = [f"results/tiny/gap-tiny/labels/shard-{k}.xyz" for k in (0, 1)]
-    env = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), str(ROOT / "tests" / "no_slurm"),
-                                                 os.environ["PATH"]]))
+    env = snakemake_env()
     # targets first: --configfile and --forcerun would swallow them as more values
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", *shards, "--cores", "2", "--configfile",
                              "tests/config/tiny.yaml", "--forcerun", "label"], cwd=work, env=env, stdout=subprocess.PIPE,
