@@ -20,6 +20,12 @@ def _where(error) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
 
+def nearest(name: str, known) -> str | None:
+    """The known name closest to a misspelt one, if any is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return close[0] if close else None
+
+
 def _unknown_key(error) -> str | None:
     """'config key training.lrr is not known (did you mean training.lr?)' for an additionalProperties error."""
     if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
@@ -30,8 +36,8 @@ def _unknown_key(error) -> str | None:
         return None
     prefix = ".".join(str(p) for p in error.absolute_path)
     key = f"{prefix}.{extra[0]}" if prefix else extra[0]
-    close = difflib.get_close_matches(extra[0], known, n=1)
-    hint = f"did you mean {prefix + '.' if prefix else ''}{close[0]}?" if close else \
+    close = nearest(extra[0], known)
+    hint = f"did you mean {prefix + '.' if prefix else ''}{close}?" if close else \
         f"known keys here: {', '.join(sorted(known))}"
     return f"config key {key} is not known ({hint})"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from .storage import lmdb_path
+from .storage import is_lmdb
 
 MONITORS = {"weighted_sum": "val0_epoch/weighted_sum", "forces_rmse": "val0_epoch/forces_rmse",
             "per_atom_energy_rmse": "val0_epoch/per_atom_energy_rmse"}
@@ -195,10 +195,10 @@ def data_block(seed: int, train: str, val: str, dataloader: dict) -> dict:
                           "type_names": "${model_type_names}", "dataloader_kwargs": {"batch_size": 16}},
     }
     paths = [str(Path(p).resolve()) for p in (train, val)]
-    if not any(lmdb_path(p) for p in paths):
+    if not any(is_lmdb(p) for p in paths):
         return {"_target_": "nequip.data.datamodule.ASEDataModule", "seed": seed, "train_file_path": paths[0],
                 "val_file_path": paths[1], "ase_args": {"format": "extxyz"}, "transforms": transforms, **loaders}
-    if not all(lmdb_path(p) for p in paths):
+    if not all(is_lmdb(p) for p in paths):
         raise ValueError(f"training and validation data must both be extxyz or both LMDB, not {train} and {val}")
     # lmdb 3.0 + nequip 0.19.1: a statistics pass in this process can leave the training file's environment
     # open, and the training set opened again for fit then fails with "The environment ... is already open

@@ -23,7 +23,7 @@ MAP_BYTES_PER_INPUT_BYTE = 8
 MIN_MAP_SIZE = 64 * 2**20
 
 
-def lmdb_path(path: str | os.PathLike) -> bool:
+def is_lmdb(path: str | os.PathLike) -> bool:
     """A training/validation file given as NequIP LMDB (rather than anything ase reads)."""
     return str(path).endswith(".lmdb")
 

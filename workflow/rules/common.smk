@@ -83,12 +83,12 @@ def job_resources(rule, gpu=False):
 
 def check_cluster_resources(rule_names):
     """A misspelt name under cluster.resources would silently get the defaults; refuse it."""
-    import difflib
+    from synpre.configcheck import nearest
 
     for name in config["cluster"]["resources"]:
         if name != "default" and name not in rule_names:
-            near = difflib.get_close_matches(name, rule_names, n=1)
-            hint = f" (did you mean {near[0]}?)" if near else ""
+            near = nearest(name, rule_names)
+            hint = f" (did you mean {near}?)" if near else ""
             raise ValueError(
                 f"config cluster.resources.{name}: the workflow has no step called {name}{hint}; "
                 "the names are " + ", ".join(sorted(rule_names))
