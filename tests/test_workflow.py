@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -114,6 +115,21 @@ def test_architecture_without_its_package_fails_before_any_job(tmp_path):
     proc = snakemake("-n", "--configfile", str(tmp_path / "bad.yaml"), check=False, env=env)
     assert proc.returncode != 0
     assert "config model.architecture: allegro needs the nequip-allegro package" in proc.stdout + proc.stderr
+
+
+def test_compile_without_a_cpp_compiler_fails_before_any_job(tmp_path):
+    """The default study compiles pre-training; a machine without a C++ compiler is told at parse time."""
+    bare = tmp_path / "bin"  # every tool on PATH except the C++ compilers
+    bare.mkdir()
+    for d in os.environ["PATH"].split(os.pathsep):
+        for tool in Path(d).glob("*") if Path(d).is_dir() else []:
+            if not re.match(r"(.*-)?(g\+\+|c\+\+|clang\+\+)(-[\d.]+)?$", tool.name) and not (bare / tool.name).exists():
+                (bare / tool.name).symlink_to(tool)
+    env = dict(os.environ, PATH=str(bare))
+    env.pop("CXX", None)
+    proc = snakemake("-n", "--configfile", "config/config.yaml", check=False, env=env)
+    assert proc.returncode != 0
+    assert "config pretraining.compile: torch.compile needs a C++ compiler" in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("setting, message", [

@@ -45,6 +45,22 @@ def check_model():
         )
 
 
+def check_compiler():
+    """torch.compile on the CPU builds C++ kernels: without a compiler every compiled job would fail at
+    its first step, minutes in, so say so before any job runs."""
+    import shutil
+
+    stages = {"training": config["training"], "pretraining": config["pretraining"]}
+    stages.update({f"finetune.strategies.{k}.training": s.get("training", {}) for k, s in STRATEGIES.items()})
+    on = [k for k, t in stages.items() if t.get("compile")]
+    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
+    if on and not compiler:
+        raise ValueError(
+            f"config {on[0]}.compile: torch.compile needs a C++ compiler (g++, c++ or clang++ on PATH, or CXX) "
+            f"and none was found; install one (apt-get install g++) or set {on[0]}.compile: false"
+        )
+
+
 def check_strategies():
     """What the schema cannot say about fine-tuning strategies; each error names its key."""
     layers = config["model"]["num_layers"]
@@ -151,6 +167,7 @@ def check_config():
                 "use a teacher of the synthetic source element (gap_xml, lammps, ...)"
             )
     check_model()
+    check_compiler()
     check_strategies()
     ref = config.get("stability", {}).get("rdf_reference") or {}
     if ref.get("teacher") and ref["teacher"] not in config["teachers"]:
