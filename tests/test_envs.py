@@ -1,6 +1,7 @@
 """The conda env files are correct by construction: valid specs, pinned, and pinned to exactly the
 versions of requirements.txt (the one place versions are chosen). Every rule names one of them."""
 
+import functools
 import re
 import sys
 from pathlib import Path
@@ -112,7 +113,8 @@ def _third_party_imports(script: Path) -> set:
     return {m for m in found if m not in sys.stdlib_module_names and not (ROOT / "scripts" / f"{m}.py").exists()}
 
 
-def _env_distributions(env: Path) -> set:
+@functools.cache
+def _env_distributions(env: Path) -> frozenset:
     """Distributions an env provides: its pip pins and everything they require, transitively."""
     from importlib.metadata import PackageNotFoundError, requires
 
@@ -131,14 +133,20 @@ def _env_distributions(env: Path) -> set:
         for r in map(Requirement, reqs):
             if r.marker is None or r.marker.evaluate({"extra": ""}):
                 todo.append(r.name)
-    return have
+    return frozenset(have)
+
+
+@functools.cache
+def _installed_modules() -> dict:
+    """{top-level module: distributions} of this environment (importlib's scan of every installed package)."""
+    from importlib.metadata import packages_distributions
+
+    return packages_distributions()
 
 
 @pytest.mark.parametrize("rule, script, env", _rule_scripts_and_envs(), ids=lambda x: getattr(x, "name", str(x)))
 def test_every_rule_env_provides_what_its_script_imports(rule, script, env):
-    from importlib.metadata import packages_distributions
-
-    dists = packages_distributions()
+    dists = _installed_modules()
     provided = _env_distributions(env)
     missing = {}
     for mod in _third_party_imports(script):
