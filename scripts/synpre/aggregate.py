@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .plotting import pyplot
+
 KEYS = ["study", "teacher", "strategy", "n_synth", "n_real", "seed"]
 CURVE = ["teacher", "strategy", "n_synth"]  # one learning curve per source, strategy and pre-training size
 VALUES = ["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A", "energy_mae_meV_per_atom", "forces_mae_eV_per_A"]
@@ -88,10 +90,7 @@ def log_axes(ax, xticks, ylabel: str) -> None:
 def learning_curves(df: pd.DataFrame, out_png: str, title: str = "") -> None:
     """Energy and force RMSE vs N_real on log-log axes, one line per (teacher, N_synth) plus direct;
     mean over seeds, error bars = standard deviation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     stats = df.groupby(CURVE + ["n_real"])[VALUES[:2]].agg(["mean", "std"]).reset_index()
@@ -193,10 +192,7 @@ def stability_markdown(stability: pd.DataFrame) -> str:
 
 def survival_figure(table: pd.DataFrame, out_png: str) -> None:
     """Fraction of runs still without an alarm vs time, pre-trained vs direct, one panel per N_real."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     n_reals = sorted(table["n_real"].unique()) if len(table) else [0]
@@ -225,10 +221,7 @@ def survival_figure(table: pd.DataFrame, out_png: str) -> None:
 
 def dimer_figure(files: list[str], out_png: str) -> None:
     """Dimer curves of every model (thin, coloured by source) and teacher (thick dashed), per pair."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True) if files else pd.DataFrame(
         columns=["pair", "r", "energy_eV", "teacher"])
@@ -258,10 +251,7 @@ def dimer_figure(files: list[str], out_png: str) -> None:
 
 def rdf_figure(files: list[str], out_png: str) -> None:
     """g(r) of every model's hold (thin, coloured by source) against the reference (thick dashed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     colours, drawn_reference = {}, False

@@ -15,6 +15,7 @@ import math
 import pandas as pd
 
 from .aggregate import log_axes
+from .plotting import pyplot
 
 METRICS = {"energy": "energy_rmse_meV_per_atom", "forces": "forces_rmse_eV_per_A"}
 
@@ -70,10 +71,7 @@ def headline_markdown(table: pd.DataFrame) -> str:
 
 def efficiency_figure(df: pd.DataFrame, table: pd.DataFrame, out_png: str) -> None:
     """The direct curve with each pre-trained point moved along it to the N_real direct would need."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for ax, (name, col) in zip(axes, METRICS.items()):

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .plotting import pyplot
+
 
 def parity_figure(ref_e_per_atom, pred_e_per_atom, ref_f, pred_f, out_png: str, title: str = "",
                   groups=None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax_e, ax_f) = plt.subplots(1, 2, figsize=(9, 4.2), constrained_layout=True)
     groups = np.asarray(groups if groups is not None else ["all"] * len(ref_e_per_atom))
