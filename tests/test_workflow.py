@@ -118,7 +118,7 @@ def test_architecture_without_its_package_fails_before_any_job(tmp_path):
 
 
 def test_compile_without_a_cpp_compiler_fails_before_any_job(tmp_path):
-    """The default study compiles pre-training; a machine without a C++ compiler is told at parse time."""
+    """The default study compiles its training; a machine without a C++ compiler is told at parse time."""
     bare = tmp_path / "bin"  # every tool on PATH except the C++ compilers
     bare.mkdir()
     for d in os.environ["PATH"].split(os.pathsep):
@@ -129,7 +129,7 @@ def test_compile_without_a_cpp_compiler_fails_before_any_job(tmp_path):
     env.pop("CXX", None)
     proc = snakemake("-n", "--configfile", "config/config.yaml", check=False, env=env)
     assert proc.returncode != 0
-    assert "config pretraining.compile: torch.compile needs a C++ compiler" in proc.stdout + proc.stderr
+    assert "config training.compile: torch.compile needs a C++ compiler" in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("setting, message", [
