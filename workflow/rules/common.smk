@@ -27,6 +27,21 @@ STRATEGIES = config["finetune"]["strategies"]
 KEEP_EPOCHS = sorted({s["checkpoint"] for s in STRATEGIES.values() if s.get("checkpoint", "best") != "best"})
 
 
+def train_settings(stage, strategy=None):
+    """elements, seed, model and training settings of one run; pretraining overrides training, and a
+    fine-tuning strategy overrides both its `training` keys and the fine-tuning options."""
+    training = dict(config["training"])
+    if stage == "pretrain":
+        training.update(config["pretraining"])
+    settings = {"elements": config["elements"], "model": config["model"],
+                "finetune": {"refit_shift": config["finetune"]["refit_shift"]}}
+    if strategy is not None:
+        recipe = STRATEGIES[strategy]
+        training.update(recipe.get("training", {}))
+        settings["strategy"] = dict({k: v for k, v in recipe.items() if k != "training"}, name=strategy)
+    return dict(settings, training=training)
+
+
 def check_model():
     """The architecture's package must be importable. find_spec looks without importing: importing
     nequip (and torch) here would cost seconds in every snakemake call, dry runs included."""
@@ -50,9 +65,9 @@ def check_compiler():
     its first step, minutes in, so say so before any job runs."""
     import shutil
 
-    stages = {"training": config["training"], "pretraining": config["pretraining"]}
-    stages.update({f"finetune.strategies.{k}.training": s.get("training", {}) for k, s in STRATEGIES.items()})
-    on = [k for k, t in stages.items() if t.get("compile")]
+    runs = {"training": train_settings("direct"), "pretraining": train_settings("pretrain")}
+    runs.update({f"finetune.strategies.{k}.training": train_settings("finetune", k) for k in STRATEGIES})
+    on = [key for key, settings in runs.items() if settings["training"].get("compile")]
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
     if on and not compiler:
         raise ValueError(
@@ -64,7 +79,7 @@ def check_compiler():
 def check_strategies():
     """What the schema cannot say about fine-tuning strategies; each error names its key."""
     layers = config["model"]["num_layers"]
-    pre_epochs = dict(config["training"], **config["pretraining"])["max_epochs"]
+    pre_epochs = train_settings("pretrain")["training"]["max_epochs"]
     for name, s in STRATEGIES.items():
         key = f"config finetune.strategies.{name}"
         if s.get("freeze_blocks", 0) > layers:
@@ -77,7 +92,7 @@ def check_strategies():
                 f"{key}.checkpoint: epoch {s['checkpoint']} is beyond pre-training's max_epochs="
                 f"{pre_epochs}; choose an epoch <= {pre_epochs} or best"
             )
-        loss = dict(config["training"], **s.get("training", {}))["loss"]
+        loss = train_settings("finetune", name)["training"]["loss"]
         if s.get("energy_only") and not loss.get("energy"):
             raise ValueError(f"{key}.energy_only: the energy loss weight is 0, so nothing would be fitted")
 
@@ -292,21 +307,6 @@ def sampling_settings(wildcards):
 def trajectory_args(wildcards):
     i, d, t, seed = grid(SAMPLING[wildcards.campaign])[int(wildcards.i)]
     return f"--density {d} --anneal-temperature {t} --seed {seed} --trajectory {i}"
-
-
-def train_settings(stage, strategy=None):
-    """elements, seed, model and training settings of one run; pretraining overrides training, and a
-    fine-tuning strategy overrides both its `training` keys and the fine-tuning options."""
-    training = dict(config["training"])
-    if stage == "pretrain":
-        training.update(config["pretraining"])
-    settings = {"elements": config["elements"], "model": config["model"],
-                "finetune": {"refit_shift": config["finetune"]["refit_shift"]}}
-    if strategy is not None:
-        recipe = STRATEGIES[strategy]
-        training.update(recipe.get("training", {}))
-        settings["strategy"] = dict({k: v for k, v in recipe.items() if k != "training"}, name=strategy)
-    return dict(settings, training=training)
 
 
 def pretraining_file(xyz):
