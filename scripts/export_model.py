@@ -15,8 +15,9 @@ Example:
 
 from __future__ import annotations
 
-import shutil
+import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,10 +72,24 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
         staged = Path(tmp) / target.name
         args_out = [*cmd[:2], str(staged), *cmd[2:]] if args.compile else [*cmd, str(staged)]
-        proc = subprocess.run(args_out, capture_output=True, text=True, env=with_synpre_importable(dict(os.environ)))
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-        if proc.returncode != 0 or not staged.exists():
-            fail(f"{Path(cmd[0]).name} failed (exit {proc.returncode}) on {args.model}; see the log above")
+        if args.package:
+            # in this process: a second Python with torch and nequip would cost ~8 s per model
+            root, handlers = logging.getLogger(), list(logging.getLogger().handlers)
+            from nequip.scripts.package import main as nequip_package
+
+            root.handlers[:] = handlers  # its import adds hydra's log handler: keep every line once
+            try:
+                nequip_package(["build", args.model, str(staged)])
+                code = 0
+            except Exception as exc:  # noqa: BLE001 - reported with the model's name below
+                log.error("nequip-package build %s: %s: %s", args.model, type(exc).__name__, exc)
+                code = 1
+        else:
+            proc = subprocess.run(args_out, capture_output=True, text=True, env=with_synpre_importable(dict(os.environ)))
+            sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+            code = proc.returncode
+        if code != 0 or not staged.exists():
+            fail(f"{Path(cmd[0]).name} failed (exit {code}) on {args.model}; see the log above")
         staged.replace(target)
     seconds = time.perf_counter() - t0
     atoms = read_frames(args.check)[0]

@@ -31,7 +31,7 @@ def test_lint():
 
 
 @pytest.mark.parametrize("configfile, n_metrics", [
-    ("config/config.yaml", 12),   # (2 N_synth + direct) x 2 N_real x 2 seeds
+    ("config/config.yaml", 8),    # (1 N_synth + direct) x 2 N_real x 2 seeds
     ("config/quick.yaml", 2),
     ("config/teachers.yaml", 24),  # (5 teachers x 1 N_synth + direct) x 2 N_real x 2 seeds
     ("config/paper.yaml", 8 * 5 * 7),   # (6 N_synth + direct) x 8 N_real x 5 seeds
@@ -72,16 +72,32 @@ def test_lmdb_storage_converts_the_pretraining_sets_only():
     cmds = shell_commands(out)
     converted = sorted(re.search(r"--out (\S+)", c).group(1) for c in cmds["synthetic_lmdb"])
     assert converted == [f"results/default/gap-fit/{name}.lmdb"
-                         for name in ("synthetic-200", "synthetic-800", "synthetic_val")], converted
-    assert len(cmds["pretrain"]) == 2
+                         for name in ("synthetic-800", "synthetic_val")], converted
+    assert len(cmds["pretrain"]) == 1
     for cmd in cmds["pretrain"]:
         assert re.search(r"--train \S+/synthetic-\d+\.lmdb --val \S+/synthetic_val\.lmdb", cmd), cmd
     for rule in ("finetune", "direct"):
         assert cmds[rule] and not any("lmdb" in c for c in cmds[rule]), rule
-    assert job_counts(out)["synthetic_lmdb"] == 3
+    assert job_counts(out)["synthetic_lmdb"] == 2
     default = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", "config/config.yaml")
     cmds = shell_commands(default.stdout + default.stderr)
     assert "synthetic_lmdb" not in cmds and not any("lmdb" in c for c in cmds["pretrain"])
+
+
+def test_small_training_sets_stay_eager_under_compile_min_structures():
+    """training.compile with compile_min_structures: 20 compiles the runs on 25 structures (and the
+    pre-training on 800) but not those on 10, and each job's settings say which it does."""
+    proc = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", "config/config.yaml")
+    cmds = shell_commands(proc.stdout + proc.stderr)
+    seen = {}
+    for rule in ("pretrain", "finetune", "direct"):
+        for cmd in cmds[rule]:
+            settings = json.loads(re.search(r"--settings '(\{.*?\})' --train", cmd).group(1))
+            n = int(re.search(r"(?:synthetic|train)-(\d+)\.xyz", cmd).group(1))
+            assert "compile_min_structures" not in settings["training"], cmd
+            seen[(rule, n)] = settings["training"]["compile"]
+    assert seen == {("pretrain", 800): True, ("finetune", 10): False, ("finetune", 25): True,
+                    ("direct", 10): False, ("direct", 25): True}, seen
 
 
 @pytest.mark.parametrize("strategy, message", [

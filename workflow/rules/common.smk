@@ -27,9 +27,10 @@ STRATEGIES = config["finetune"]["strategies"]
 KEEP_EPOCHS = sorted({s["checkpoint"] for s in STRATEGIES.values() if s.get("checkpoint", "best") != "best"})
 
 
-def train_settings(stage, strategy=None):
+def train_settings(stage, strategy=None, n_train=None):
     """elements, seed, model and training settings of one run; pretraining overrides training, and a
-    fine-tuning strategy overrides both its `training` keys and the fine-tuning options."""
+    fine-tuning strategy overrides both its `training` keys and the fine-tuning options. With
+    ``n_train`` (the run's training structures), compile_min_structures decides compile for that run."""
     training = dict(config["training"])
     if stage == "pretrain":
         training.update(config["pretraining"])
@@ -39,6 +40,11 @@ def train_settings(stage, strategy=None):
         recipe = STRATEGIES[strategy]
         training.update(recipe.get("training", {}))
         settings["strategy"] = dict({k: v for k, v in recipe.items() if k != "training"}, name=strategy)
+    if n_train is not None:
+        # resolved here, so the settings a job is given (and records) say whether it compiles
+        if training.get("compile") and int(n_train) < training.pop("compile_min_structures", 0):
+            training["compile"] = False
+        training.pop("compile_min_structures", None)
     return dict(settings, training=training)
 
 
@@ -315,8 +321,8 @@ def pretraining_file(xyz):
     return xyz.removesuffix(".xyz") + ".lmdb" if config["synthetic_storage"] == "lmdb" else xyz
 
 
-def settings_json(stage, seed, strategy=None):
-    return json.dumps(dict(train_settings(stage, strategy), seed=int(seed)))
+def settings_json(stage, seed, n_train, strategy=None):
+    return json.dumps(dict(train_settings(stage, strategy, n_train), seed=int(seed)))
 
 
 def pretrained_weights(wildcards):

@@ -14,7 +14,7 @@ rule pretrain:
         epochs=[f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/after-epoch-{k}.ckpt" for k in KEEP_EPOCHS],
     params:
         script=script_path("train.py"),
-        settings=settings_json("pretrain", config["pretrain_seed"]),
+        settings=lambda wc: settings_json("pretrain", config["pretrain_seed"], wc.n_synth),
         out_dir=lambda wc, output: Path(output.model).parent,
         keep=f"--keep-epochs {' '.join(map(str, KEEP_EPOCHS))}" if KEEP_EPOCHS else "",
     log:
@@ -42,7 +42,7 @@ rule finetune:
         summary=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/training.json",
     params:
         script=script_path("train.py"),
-        settings=lambda wc: settings_json("finetune", wc.seed, wc.strategy),
+        settings=lambda wc: settings_json("finetune", wc.seed, wc.n_real, wc.strategy),
         out_dir=lambda wc, output: Path(output.model).parent,
     log:
         f"{LOGS}/finetune/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
@@ -67,7 +67,7 @@ rule direct:
         summary=f"{OUT}/direct/pretrain-0/finetune-{{n_real}}/scratch/seed-{{seed}}/training.json",
     params:
         script=script_path("train.py"),
-        settings=lambda wc: settings_json("direct", wc.seed),
+        settings=lambda wc: settings_json("direct", wc.seed, wc.n_real),
         out_dir=lambda wc, output: Path(output.model).parent,
     log:
         f"{LOGS}/direct/finetune-{{n_real}}/scratch/seed-{{seed}}.log",
