@@ -8,7 +8,7 @@
 #       snakemake --cores 2 --configfile config/quick.yaml
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -21,12 +21,12 @@ if not workflow.config_settings.configfiles:
 
 
 sys.path.insert(0, f"{workflow.basedir}/scripts")
-from synpre.configcheck import check_config
+from synpre.configcheck import check_config, fill_defaults, load_schema
 
-# one line naming the key (snakemake's validate prints the whole schema); validate then fills defaults
-check_config(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml",
-             " + ".join(map(str, workflow.config_settings.configfiles)) or "config/config.yaml")
-validate(config, schema="workflow/schemas/config.schema.yaml")
+# one line naming the key (snakemake's validate prints the whole schema), then the schema's defaults
+SCHEMA = load_schema(f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
+check_config(config, SCHEMA, " + ".join(map(str, workflow.config_settings.configfiles)) or "config/config.yaml")
+fill_defaults(config, SCHEMA)
 
 
 report: "workflow/report/workflow.rst"

@@ -38,7 +38,7 @@ JOBS = [
 ]
 
 
-def timed(cmd: list[str], cwd: Path, repeats: int = 1) -> tuple[float, str]:
+def timed_all(cmd: list[str], cwd: Path, repeats: int = 1) -> tuple[list[float], str]:
     walls, out = [], ""
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -47,6 +47,11 @@ def timed(cmd: list[str], cwd: Path, repeats: int = 1) -> tuple[float, str]:
         out = proc.stdout + proc.stderr
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{out[-3000:]}")
+    return walls, out
+
+
+def timed(cmd: list[str], cwd: Path, repeats: int = 1) -> tuple[float, str]:
+    walls, out = timed_all(cmd, cwd, repeats)
     return statistics.median(walls), out
 
 
@@ -71,11 +76,11 @@ def main() -> None:
     args = p.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(("snakemake --version", *timed(SNAKEMAKE + ["--version"], ROOT, args.repeats)[:1], None))
+        rows.append(("snakemake --version", timed_all(SNAKEMAKE + ["--version"], ROOT, args.repeats)[0], None))
         for name, cfg in (("paper", paper_config(Path(tmp))), ("default", ROOT / "config" / "config.yaml")):
-            wall, log = timed(SNAKEMAKE + ["-n", "--forceall", "--nolock", "--configfile", str(cfg), "--quiet",
-                                           "rules"], ROOT, args.repeats)
-            rows.append((f"snakemake -n, {name} config", wall, n_jobs(log)))
+            walls, log = timed_all(SNAKEMAKE + ["-n", "--forceall", "--nolock", "--configfile", str(cfg), "--quiet",
+                                                "rules"], ROOT, args.repeats)
+            rows.append((f"snakemake -n, {name} config", walls, n_jobs(log)))
     overhead = []
     if args.study_dir:
         study = Path(args.study_dir)
@@ -86,9 +91,11 @@ def main() -> None:
             overhead.append((target, wall, job_s, start))
 
     print(header())
-    print(f"\n{'what':40}{'seconds (median of ' + str(args.repeats) + ')':>26}{'jobs':>8}")
-    for what, wall, jobs in rows:
-        print(f"{what:40}{wall:>26.2f}{jobs if jobs is not None else '':>8}")
+    # this VM's speed drifts by up to 1.7x within minutes: the spread is part of the result
+    print(f"\n{'what':40}{'median s':>10}{'min s':>8}{'max s':>8}{'runs':>6}{'jobs':>8}")
+    for what, walls, jobs in rows:
+        print(f"{what:40}{statistics.median(walls):>10.2f}{min(walls):>8.2f}{max(walls):>8.2f}{len(walls):>6}"
+              f"{jobs if jobs is not None else '':>8}")
     if overhead:
         print(f"\none job rerun with `snakemake --cores 1 -f <target>` in {args.study_dir}")
         print(f"{'target':60}{'wall s':>8}{'job s':>8}{'snakemake s':>12}{'script start-up s':>19}")

@@ -44,10 +44,10 @@ SYNPRE_CALLBACKS = ("synpre.resume.ResumePoint", "synpre.progress.EpochProgress"
 
 def settings_from(configfile: str, epochs: int) -> dict:
     """The `pretrain` rule's settings for this study config (schema defaults filled), fixed epochs."""
-    from snakemake.utils import validate
+    from synpre.configcheck import fill_defaults, load_schema
 
     cfg = yaml.safe_load(Path(configfile).read_text())
-    validate(cfg, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    fill_defaults(cfg, load_schema(str(ROOT / "workflow" / "schemas" / "config.schema.yaml")))
     training = dict(cfg["training"], **cfg["pretraining"])
     training.update(max_epochs=epochs, early_stopping_patience=epochs + 1)
     return {"elements": cfg["elements"], "model": cfg["model"],

@@ -1,11 +1,14 @@
 #!/usr/bin/env python
-"""Rule `stability`: NVT MD with one model (or a teacher) under the stability protocol; records the
-first alarm (time and kind), a time series (stability.csv) and snapshots (stability.xyz).
+"""Rules `stability` and `teacher_stability`: NVT MD with one model (or a teacher) under the stability
+protocol; records the first alarm (time and kind), a time series (stability.csv) and snapshots
+(stability.xyz). With ``--rdf-reference``, the hold phase's radial distribution function against that
+reference MD as well (rdf.json, rdf.csv beside the output; synpre.rdf).
 
 Example:
   python scripts/stability.py --model results/default/direct/pretrain-0/finetune-25/scratch/seed-0/model.nequip.zip \
       --start results/default/reference/test.xyz --forces-from results/default/reference/train_pool.xyz \
       --settings '{"t_start": 300, "t_max": 3000, "ramp_ps": 0.3, "hold_ps": 0.7, ...}' \
+      --rdf-reference results/default/teachers/gap-fit/stability.xyz \
       --out results/default/direct/pretrain-0/finetune-25/scratch/seed-0/stability.json
 """
 
@@ -19,6 +22,7 @@ from synpre.atomic import write_csv, write_frames, write_json
 from synpre.cli import fail, json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.models import add_calculator_args, calculator_from_args
+from synpre.rdf import RDFReferenceError, rdf_report
 from synpre.stability import ProtocolError, check_protocol, force_threshold, run_stability
 
 
@@ -39,6 +43,7 @@ def main(argv=None) -> None:
                                          "as for a teacher's reference MD, whose forces are its own)")
     p.add_argument("--settings", type=json_arg, required=True, help="the config's stability section (JSON)")
     p.add_argument("--run-info", type=json_arg, default={})
+    p.add_argument("--rdf-reference", help="reference MD snapshots (extxyz): also write rdf.json and rdf.csv")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     log = setup_logging(args.log)
@@ -47,6 +52,7 @@ def main(argv=None) -> None:
         check_protocol(s)
     except ProtocolError as exc:
         fail(str(exc))
+    reference = read_frames(args.rdf_reference) if args.rdf_reference else None
     start = start_structure(args.start, s["start"].get("config_type"), int(s["start"].get("index", 0)))
     f_max = (force_threshold(read_frames(args.forces_from), float(s["force_sigma"])) if args.forces_from
              else float("inf"))
@@ -61,6 +67,15 @@ def main(argv=None) -> None:
     result = dict(run.summary(), **args.run_info, model=args.model or who, force_threshold_eV_per_A=f_max,
                   steps_per_second=(run.rows[-1]["step"] / run.seconds) if run.seconds else None,
                   start=args.start, settings=s)
+    if reference is not None:
+        try:
+            summary, curve = rdf_report(run.frames, reference, args.rdf_reference, float(s.get("ramp_ps", 0.0)))
+        except RDFReferenceError as exc:
+            fail(str(exc))
+        write_csv(out.with_name("rdf.csv"), pd.DataFrame(curve))
+        write_json(out.with_name("rdf.json"), dict(args.run_info, **summary))
+        log.info("RDF from %d snapshots against %d reference snapshots: RMS error %.3f", summary["n_frames"],
+                 summary["n_reference_frames"], summary["rdf_error"] if summary["rdf_error"] is not None else float("nan"))
     write_json(out, result)
     log.info("%s: %s after %.2f ps (%.1f steps/s)", who, "survived" if run.alarm is None else f"alarm {run.alarm}",
              result["simulated_ps"], result["steps_per_second"] or 0)

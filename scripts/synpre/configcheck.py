@@ -6,6 +6,7 @@ key, what is wrong with it and, for an unknown key, the nearest known one.
 
 from __future__ import annotations
 
+import copy
 import difflib
 
 import jsonschema
@@ -42,10 +43,13 @@ def _unknown_key(error) -> str | None:
     return f"config key {key} is not known ({hint})"
 
 
-def check_config(config: dict, schema_path: str, source: str = "the config") -> None:
-    """Raise ConfigError with one line for the most relevant schema violation of ``config``."""
+def load_schema(schema_path: str) -> dict:
     with open(schema_path) as f:
-        schema = yaml.safe_load(f)
+        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def check_config(config: dict, schema: dict, source: str = "the config") -> None:
+    """Raise ConfigError with one line for the most relevant schema violation of ``config``."""
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
     if not errors:
         return
@@ -58,3 +62,19 @@ def check_config(config: dict, schema_path: str, source: str = "the config") -> 
     message = _unknown_key(error) or f"config key {_where(error)}: {error.message}"
     raise ConfigError(f"{source}: {message}; fix it and rerun (every key is described in config/config.yaml "
                       "and workflow/schemas/config.schema.yaml)")
+
+
+def fill_defaults(config: dict, schema: dict) -> None:
+    """Fill ``config`` in place with the schema's defaults, as snakemake.utils.validate does (the recipe
+    of jsonschema's FAQ), from the schema already loaded: parsing it again cost a dry run ~0.3 s."""
+    base = jsonschema.Draft202012Validator
+    properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, props, instance, subschema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from properties(validator, props, instance, subschema)
+
+    jsonschema.validators.extend(base, {"properties": set_defaults})(schema).validate(config)

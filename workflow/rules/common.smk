@@ -196,7 +196,7 @@ def check_config():
     if ref.get("file"):
         from ase.io import read as read_xyz
 
-        try:  # the first frame only: this runs on every snakemake call; rdf.py checks every frame
+        try:  # the first frame only: this runs on every snakemake call; stability.py checks every frame
             ref_elements = set(read_xyz(ref["file"], 0).get_chemical_symbols())
         except (OSError, ValueError) as exc:
             raise ValueError(f"config stability.rdf_reference.file: {ref['file']} cannot be read ({exc})") from exc

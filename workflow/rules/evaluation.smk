@@ -1,4 +1,6 @@
-# Every final model on the real test set (metrics.json beside the model), then one table + figure.
+# Every final model: on the real test set with its dimer curves (evaluate), in MD with the RDF of its hold
+# phase (stability); then one set of tables and figures (aggregate). Each model's checks run in as few jobs
+# as possible: every job pays ~8 s of torch and nequip start-up.
 
 
 rule evaluate:
@@ -9,6 +11,7 @@ rule evaluate:
         test=rules.prepare_reference.output.test,
     output:
         metrics=f"{MODEL}/metrics.json",
+        dimer=f"{MODEL}/dimer.csv",
         parity=report(
             f"{MODEL}/parity.png",
             category="Models",
@@ -18,6 +21,7 @@ rule evaluate:
         ),
     params:
         script=script_path("evaluate.py"),
+        elements=" ".join(config["elements"]),
         info=run_info,
     log:
         f"{LOGS}/evaluate/{MODEL_KEY}.log",
@@ -30,11 +34,13 @@ rule evaluate:
         "../../envs/train.yaml"
     shell:
         "python {params.script} --model {input.model} --test {input.test} --run-info {params.info:q}"
-        " --threads {threads} --out {output.metrics} > {log} 2>&1"
+        " --elements {params.elements} --dimer-out {output.dimer} --threads {threads} --out {output.metrics}"
+        " > {log} 2>&1"
 
 
 rule stability:
-    # the packaged model (or the compiled one where export.compile is on): what a user would run
+    # the packaged model (or the compiled one where export.compile is on): what a user would run; the RDF
+    # of its hold phase against the reference MD (rdf_reference) comes from the same job
     input:
         model=(
             f"{MODEL}/model.nequip.pt2"
@@ -43,10 +49,13 @@ rule stability:
         ),
         start=rules.prepare_reference.output.test,
         forces=rules.prepare_reference.output.train_pool,
+        rdf_reference=rdf_reference(),
     output:
         result=f"{MODEL}/stability.json",
         series=f"{MODEL}/stability.csv",
         frames=f"{MODEL}/stability.xyz",
+        rdf=f"{MODEL}/rdf.json",
+        rdf_curve=f"{MODEL}/rdf.csv",
     params:
         script=script_path("stability.py"),
         settings=json.dumps(config["stability"]),
@@ -65,7 +74,7 @@ rule stability:
     shell:
         "python {params.script} --model {input.model} --start {input.start} --forces-from {input.forces}"
         " --settings {params.settings:q} --run-info {params.info:q} --threads {threads} --device {params.device}"
-        " --out {output.result} > {log} 2>&1"
+        " --rdf-reference {input.rdf_reference} --out {output.result} > {log} 2>&1"
 
 
 rule teacher_stability:
@@ -94,52 +103,6 @@ rule teacher_stability:
         " --settings {params.settings:q} --threads {threads} --out {output.result} > {log} 2>&1"
 
 
-rule rdf:
-    input:
-        frames=rules.stability.output.frames,
-        reference=rdf_reference(),
-    output:
-        result=f"{MODEL}/rdf.json",
-        curve=f"{MODEL}/rdf.csv",
-    params:
-        script=script_path("rdf.py"),
-        ramp=config["stability"].get("ramp_ps", 0),
-        info=run_info,
-    log:
-        f"{LOGS}/rdf/{MODEL_KEY}.log",
-    benchmark:
-        f"{BENCH}/rdf/{MODEL_KEY}.tsv"
-    threads: 1
-    resources:
-        **job_resources("rdf"),
-    conda:
-        "../../envs/analysis.yaml"
-    shell:
-        "python {params.script} --frames {input.frames} --reference {input.reference} --ramp-ps {params.ramp}"
-        " --run-info {params.info:q} --out {output.result} > {log} 2>&1"
-
-
-rule dimer:
-    input:
-        model=f"{MODEL}/model.nequip.zip",
-    output:
-        curve=f"{MODEL}/dimer.csv",
-    params:
-        script=script_path("dimer.py"),
-        elements=" ".join(config["elements"]),
-        info=run_info,
-    log:
-        f"{LOGS}/dimer/{MODEL_KEY}.log",
-    benchmark:
-        f"{BENCH}/dimer/{MODEL_KEY}.tsv"
-    threads: 1
-    resources:
-        **job_resources("dimer"),
-    conda:
-        "../../envs/train.yaml"
-    shell:
-        "python {params.script} --model {input.model} --elements {params.elements}"
-        " --run-info {params.info:q} --threads {threads} --out {output.curve} > {log} 2>&1"
 
 
 rule teacher_dimer:
