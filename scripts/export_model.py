@@ -81,7 +81,7 @@ def main(argv=None) -> None:
             try:
                 nequip_package(["build", args.model, str(staged)])
                 code = 0
-            except Exception as exc:  # noqa: BLE001 - reported with the model's name below
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported with the model's name below
                 log.error("nequip-package build %s: %s: %s", args.model, type(exc).__name__, exc)
                 code = 1
         else:

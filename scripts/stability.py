@@ -22,7 +22,7 @@ from synpre.atomic import write_csv, write_frames, write_json
 from synpre.cli import fail, json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.models import add_calculator_args, calculator_from_args
-from synpre.rdf import RDFReferenceError, rdf_report
+from synpre.rdf import RDFReferenceError, check_reference, rdf_report
 from synpre.stability import ProtocolError, check_protocol, force_threshold, run_stability
 
 
@@ -54,6 +54,11 @@ def main(argv=None) -> None:
         fail(str(exc))
     reference = read_frames(args.rdf_reference) if args.rdf_reference else None
     start = start_structure(args.start, s["start"].get("config_type"), int(s["start"].get("index", 0)))
+    if reference is not None:
+        try:
+            check_reference(reference, args.rdf_reference, float(s.get("ramp_ps", 0.0)), start.get_chemical_symbols())
+        except RDFReferenceError as exc:
+            fail(str(exc))
     f_max = (force_threshold(read_frames(args.forces_from), float(s["force_sigma"])) if args.forces_from
              else float("inf"))
     calc, who = calculator_from_args(args)

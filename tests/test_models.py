@@ -323,6 +323,37 @@ def test_stability_alarms(real, tmp_path, change, alarm):
         assert r["time_to_failure_ps"] == pytest.approx(series["time_ps"].iloc[-1])
 
 
+def test_stability_rdf_against_the_teachers_md_and_a_bad_reference(real, tmp_path, capsys):
+    """--rdf-reference: the hold-phase RDF lands beside stability.json; a reference of another system
+    stops the job before any MD step, naming the file."""
+    import stability
+    from ase.build import bulk
+    from ase.io import write
+
+    teacher_spec = json.dumps({"name": "tersoff", "kind": "lammps", "potential": "tersoff", "species": ["C"]})
+    settings = json.dumps(dict(STABILITY, force_sigma=100))
+    ref = tmp_path / "ref" / "stability.json"
+    ref.parent.mkdir()
+    stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
+                    "--out", str(ref)])
+    out = tmp_path / "model" / "stability.json"
+    out.parent.mkdir()
+    stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
+                    "--rdf-reference", str(ref.with_suffix(".xyz")), "--out", str(out)])
+    rdf = json.loads((out.parent / "rdf.json").read_text())
+    assert rdf["n_frames"] > 0 and rdf["rdf_error"] == pytest.approx(0.0, abs=1e-12)  # the same MD twice
+    assert len(pd.read_csv(out.parent / "rdf.csv")) > 0
+    si = tmp_path / "si.xyz"
+    write(si, bulk("Si", cubic=True))
+    bad = tmp_path / "bad" / "stability.json"
+    with pytest.raises(SystemExit):
+        stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
+                        "--rdf-reference", str(si), "--out", str(bad)])
+    err = capsys.readouterr().err
+    assert f"{si}: holds elements ['Si'], but the model's MD has ['C']" in err
+    assert not bad.exists() and not bad.with_suffix(".csv").exists()  # stopped before the MD
+
+
 def test_epoch_beyond_early_stop_is_a_clear_error(real, tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",

@@ -41,12 +41,28 @@ def rdf_error(g: np.ndarray, g_ref: np.ndarray) -> float:
 
 
 def hold_frames(frames: list[Atoms], ramp_ps: float) -> list[Atoms]:
-    """Snapshots from the hold at T_max (after the ramp), where models and reference are comparable."""
-    return [a for a in frames if float(a.info.get("time_ps", 0.0)) >= ramp_ps - 1e-9]
+    """Snapshots from the hold at T_max (after the ramp), where models and reference are comparable; a
+    given trajectory without times (no ``time_ps``, e.g. from a DFT code) is taken whole."""
+    return [a for a in frames if "time_ps" not in a.info or float(a.info["time_ps"]) >= ramp_ps - 1e-9]
 
 
 class RDFReferenceError(ValueError):
     pass
+
+
+def check_reference(reference: list[Atoms], reference_name: str, ramp_ps: float, elements) -> None:
+    """Raise RDFReferenceError, naming the reference, when an MD of ``elements`` cannot be compared with
+    it: called before the MD too, so a bad reference costs no simulation."""
+    ref = hold_frames(reference, ramp_ps)
+    if not ref:
+        raise RDFReferenceError(
+            f"{reference_name}: no reference snapshots after {ramp_ps} ps; the reference MD did not reach the hold "
+            "(see its stability.json) or give stability.rdf_reference.file with a longer trajectory")
+    ref_elements = {el for a in ref for el in a.get_chemical_symbols()}
+    if not set(elements) <= ref_elements:
+        raise RDFReferenceError(
+            f"{reference_name}: holds elements {sorted(ref_elements)}, but the model's MD has {sorted(set(elements))}; "
+            "give a reference trajectory of the same system")
 
 
 def rdf_report(frames: list[Atoms], reference: list[Atoms], reference_name: str, ramp_ps: float,
@@ -54,16 +70,7 @@ def rdf_report(frames: list[Atoms], reference: list[Atoms], reference_name: str,
     """The hold-phase RDF of one MD run against a reference MD: (rdf.json fields, rdf.csv columns).
     Raises RDFReferenceError, naming the reference, when it cannot be compared."""
     own, ref = hold_frames(frames, ramp_ps), hold_frames(reference, ramp_ps)
-    if not ref:
-        raise RDFReferenceError(
-            f"{reference_name}: no reference snapshots after {ramp_ps} ps; the reference MD did not reach the hold "
-            "(see its stability.json) or give stability.rdf_reference.file with a longer trajectory")
-    ref_elements = {el for a in ref for el in a.get_chemical_symbols()}
-    elements = {el for a in own for el in a.get_chemical_symbols()}
-    if own and not elements <= ref_elements:
-        raise RDFReferenceError(
-            f"{reference_name}: holds elements {sorted(ref_elements)}, but the model's MD has {sorted(elements)}; "
-            "give a reference trajectory of the same system")
+    check_reference(reference, reference_name, ramp_ps, {el for a in own for el in a.get_chemical_symbols()})
     r, g = rdf(own, r_max)
     _, g_ref = rdf(ref, r_max)
     err = rdf_error(g, g_ref)
