@@ -14,7 +14,7 @@ import pandas as pd
 
 from synpre.atomic import write_csv
 from synpre.cli import json_arg, parser, setup_logging
-from synpre.dimer import dimer_rows
+from synpre.dimer import POINTS, R_MAX, R_MIN, dimer_rows
 from synpre.models import add_calculator_args, calculator_from_args
 
 
@@ -22,9 +22,9 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     add_calculator_args(p)
     p.add_argument("--elements", nargs="+", required=True)
-    p.add_argument("--r-min", type=float, default=0.5)
-    p.add_argument("--r-max", type=float, default=6.0)
-    p.add_argument("--points", type=int, default=111)
+    p.add_argument("--r-min", type=float, default=R_MIN)
+    p.add_argument("--r-max", type=float, default=R_MAX)
+    p.add_argument("--points", type=int, default=POINTS)
     p.add_argument("--run-info", type=json_arg, default={})
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)

@@ -71,7 +71,6 @@ def main(argv=None) -> None:
     # an interrupted export never leaves a file that looks finished
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
         staged = Path(tmp) / target.name
-        args_out = [*cmd[:2], str(staged), *cmd[2:]] if args.compile else [*cmd, str(staged)]
         if args.package:
             # in this process: a second Python with torch and nequip would cost ~8 s per model
             root, handlers = logging.getLogger(), list(logging.getLogger().handlers)
@@ -85,7 +84,7 @@ def main(argv=None) -> None:
                 log.error("nequip-package build %s: %s: %s", args.model, type(exc).__name__, exc)
                 code = 1
         else:
-            proc = subprocess.run(args_out, capture_output=True, text=True, env=with_synpre_importable(dict(os.environ)))
+            proc = subprocess.run([*cmd[:2], str(staged), *cmd[2:]], capture_output=True, text=True, env=with_synpre_importable(dict(os.environ)))
             sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
             code = proc.returncode
         if code != 0 or not staged.exists():

@@ -12,7 +12,8 @@ import itertools
 import numpy as np
 from ase import Atoms
 
-DISTANCES = np.linspace(0.5, 6.0, 111)  # A
+R_MIN, R_MAX, POINTS = 0.5, 6.0, 111  # A
+DISTANCES = np.linspace(R_MIN, R_MAX, POINTS)
 
 
 def dimer_curve(calc, a: str, b: str, distances: np.ndarray, periodic_box: float | None, log=None) -> np.ndarray:

@@ -40,11 +40,10 @@ def train_settings(stage, strategy=None, n_train=None):
         recipe = STRATEGIES[strategy]
         training.update(recipe.get("training", {}))
         settings["strategy"] = dict({k: v for k, v in recipe.items() if k != "training"}, name=strategy)
-    if n_train is not None:
-        # resolved here, so the settings a job is given (and records) say whether it compiles
-        if training.get("compile") and int(n_train) < training.pop("compile_min_structures", 0):
-            training["compile"] = False
-        training.pop("compile_min_structures", None)
+    # resolved here, so the settings a job is given (and records) say whether it compiles
+    min_structures = training.pop("compile_min_structures", 0)
+    if n_train is not None and int(n_train) < min_structures:
+        training["compile"] = False
     return dict(settings, training=training)
 
 
