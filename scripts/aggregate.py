@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synpre.aggregate import (curves_table, dimer_figure, learning_curves, missing_markdown, rdf_figure, runs_table,
-                              stability_markdown, stability_table, summary_markdown, survival_figure, teachers_table)
+import pandas as pd
+
+from synpre.aggregate import (curves_table, dimer_figure, learning_curves, mark_against_constant, missing_markdown,
+                              nsynth_figure, rdf_figure, runs_table, stability_markdown, stability_table,
+                              summary_markdown, survival_figure, teachers_table)
 from synpre.atomic import atomic_path, write_csv, write_text
 from synpre.cli import fail, parser, setup_logging
 from synpre.headline import efficiency_figure, headline_markdown, headline_table
@@ -23,11 +26,14 @@ from synpre.headline import efficiency_figure, headline_markdown, headline_table
 def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--metrics", nargs="+", required=True)
+    p.add_argument("--baselines", nargs="*", default=[],
+                   help="the constant predictor's metrics.json per N_real (scripts/constant_baseline.py)")
     p.add_argument("--csv", required=True)
     p.add_argument("--curves", help="where to write mean ± std per learning-curve point")
     p.add_argument("--figure", required=True)
     p.add_argument("--headline", help="where to write the computed %% cuts and data-efficiency factors (CSV)")
     p.add_argument("--efficiency-figure", help="the data-efficiency factors drawn on the direct curve")
+    p.add_argument("--nsynth-figure", help="test errors against N_synth, one line per N_real")
     p.add_argument("--title", default="")
     p.add_argument("--teacher-reports", nargs="*", default=[], help="teachers' report.json files")
     p.add_argument("--teachers-csv", help="where to write the teachers' table")
@@ -52,15 +58,19 @@ def main(argv=None) -> None:
     elif missing := [f for f in args.metrics if not Path(f).exists()]:
         fail(f"{len(missing)} metrics files do not exist (first: {missing[0]}); run their evaluate targets, "
              "or pass --allow-missing to aggregate the rest with those runs marked missing")
-    runs = runs_table(args.metrics)
-    write_csv(args.csv, runs)
+    constant = runs_table([f for f in args.baselines if f and Path(f).exists()])
+    runs = mark_against_constant(runs_table(args.metrics), constant)
+    write_csv(args.csv, pd.concat([runs, constant], ignore_index=True) if len(constant) else runs)
     df = runs[runs["status"] == "ok"]
     if df.empty:
         fail("no run has its metrics.json yet: nothing to aggregate")
     if args.curves:
         write_csv(args.curves, curves_table(df))
     with atomic_path(args.figure) as tmp:
-        learning_curves(df, str(tmp), args.title)
+        learning_curves(df, str(tmp), args.title, constant)
+    if args.nsynth_figure:
+        with atomic_path(args.nsynth_figure) as tmp:
+            nsynth_figure(df, str(tmp), args.title)
     headline = headline_table(df)
     if args.headline:
         write_csv(args.headline, headline)
@@ -83,7 +93,7 @@ def main(argv=None) -> None:
         with atomic_path(args.dimer_figure) as tmp:
             dimer_figure(dimer_files, str(tmp))
     if args.summary:
-        parts = [summary_markdown(df, teachers, missing_markdown(runs)), headline_markdown(headline),
+        parts = [summary_markdown(df, teachers, missing_markdown(runs), constant), headline_markdown(headline),
                  stability_markdown(stability)]
         write_text(args.summary, "\n".join(p for p in parts if p))
     summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]

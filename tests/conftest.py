@@ -21,6 +21,8 @@ TINY_OUTPUTS = (
     "direct/pretrain-0/finetune-5/scratch/seed-0/model.nequip.zip.json",
     "headline.csv",
     "data_efficiency.png",
+    "nsynth_trend.png",
+    "constant/pretrain-0/finetune-5/mean/seed-0/metrics.json",
     "stability.csv",
     "survival.png",
     "dimer_curves.png",

@@ -32,3 +32,64 @@ def test_headline_table_cut_and_factor():
     f = table[(table["metric"] == "forces")].iloc[0]
     assert f["cut_percent"] == pytest.approx(50.0) and f["bound"] == ">=" and f["efficiency_factor"] == 10
     assert not math.isnan(e["direct"])
+
+
+def test_interval_is_the_student_t_interval_of_the_mean():
+    from synpre.aggregate import cell, interval95
+
+    mean, std, lo, hi = interval95([1.0, 2.0, 3.0])
+    half = 4.302652729911275 * 1.0 / 3 ** 0.5  # t(0.975, 2) * s / sqrt(n)
+    assert (mean, std) == (2.0, 1.0) and lo == pytest.approx(2 - half) and hi == pytest.approx(2 + half)
+    assert cell([1.0, 2.0, 3.0], 1) == f"2.0 ± 1.0 [{2 - half:.1f}, {2 + half:.1f}]"
+    assert cell([5.0], 1) == "5.0"  # one seed: no spread to report
+
+
+def test_no_negative_transfer_check_and_per_config_type_rows():
+    rows = []
+    for seed, noise in ((0, -1.0), (1, 1.0)):
+        rows.append({"teacher": "direct", "strategy": "scratch", "n_synth": 0, "n_real": 100, "seed": seed,
+                     "energy_rmse_meV_per_atom": 50 + noise, "forces_rmse_eV_per_A": 1.0 + noise / 100,
+                     "energy_rmse_meV_per_atom[amorphous]": 40.0, "forces_rmse_eV_per_A[amorphous]": 1.0})
+        rows.append({"teacher": "gap", "strategy": "full", "n_synth": 800, "n_real": 100, "seed": seed,
+                     "energy_rmse_meV_per_atom": 70 + noise, "forces_rmse_eV_per_A": 1.0 + noise / 100,
+                     "energy_rmse_meV_per_atom[amorphous]": 30.0, "forces_rmse_eV_per_A[amorphous]": 0.9})
+    table = headline_table(pd.DataFrame(rows))
+    assert set(table["subset"]) == {"all", "amorphous"}
+    e = table[(table["subset"] == "all") & (table["metric"] == "energy")].iloc[0]
+    assert e["cut_percent"] == pytest.approx(-40.0) and not e["within_1sigma"] and e["welch_p"] < 0.05
+    f = table[(table["subset"] == "all") & (table["metric"] == "forces")].iloc[0]
+    assert f["within_1sigma"] and f["cut_percent"] == pytest.approx(0.0)
+    amorphous = table[(table["subset"] == "amorphous") & (table["metric"] == "energy")].iloc[0]
+    assert amorphous["cut_percent"] == pytest.approx(25.0) and amorphous["within_1sigma"]
+    from synpre.headline import headline_markdown
+
+    assert "**Negative transfer**" in headline_markdown(table) and "config_type amorphous" in headline_markdown(table)
+
+
+def test_models_are_marked_against_the_constant_predictor():
+    from synpre.aggregate import constant_markdown, mark_against_constant
+
+    runs = pd.DataFrame([{"teacher": "direct", "strategy": "scratch", "n_synth": 0, "n_real": 10, "seed": 0,
+                          "energy_rmse_meV_per_atom": 340.0},
+                         {"teacher": "gap", "strategy": "full", "n_synth": 800, "n_real": 10, "seed": 0,
+                          "energy_rmse_meV_per_atom": 160.0}])
+    constant = pd.DataFrame([{"teacher": "constant", "n_real": 10, "energy_rmse_meV_per_atom": 331.4}])
+    marked = mark_against_constant(runs, constant)
+    assert list(marked["beats_constant"]) == [False, True]
+    text = constant_markdown(marked)
+    assert "1 of 2 models do not beat the constant predictor" in text and "340.0 vs 331.4" in text
+
+
+def test_constant_predictor_is_the_training_mean(tmp_path):
+    import numpy as np
+    from ase.build import bulk
+
+    from constant_baseline import constant_predictions
+    from synpre.labels import with_labels
+
+    cells = [bulk("C", "diamond", a=3.57, cubic=True), bulk("C", "diamond", a=3.57)]
+    train = [with_labels(a, e * len(a), np.ones((len(a), 3))) for a, e in zip(cells, (-9.0, -8.0))]
+    e, preds = constant_predictions(train, cells)
+    assert e == pytest.approx(-8.5)
+    assert [p.get_potential_energy() for p in preds] == pytest.approx([-8.5 * 8, -8.5 * 2])
+    assert all(not p.get_forces().any() for p in preds)

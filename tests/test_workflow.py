@@ -216,10 +216,14 @@ def test_end_to_end_outputs(tiny_study):
     for rel in TINY_OUTPUTS:
         assert (out / rel).stat().st_size > 0, rel
     df = pd.read_csv(out / "runs.csv")
-    assert sorted(zip(df["teacher"], df["strategy"])) == [("direct", "scratch"), ("gap-tiny", "energy-only"),
-                                                          ("gap-tiny", "full")]
-    headline = pd.read_csv(out / "headline.csv")  # one row per pre-trained curve point and metric
-    assert len(headline) == 2 * 2 and set(headline["bound"]) <= {"=", ">=", "<="}
+    assert sorted(zip(df["teacher"], df["strategy"])) == [("constant", "mean"), ("direct", "scratch"),
+                                                          ("gap-tiny", "energy-only"), ("gap-tiny", "full")]
+    models = df[df["teacher"] != "constant"]  # each model is marked against the constant predictor
+    assert models["beats_constant"].notna().all()
+    assert (models["constant_energy_rmse_meV_per_atom"] == df.loc[df["teacher"] == "constant",
+                                                                   "energy_rmse_meV_per_atom"].iloc[0]).all()
+    headline = pd.read_csv(out / "headline.csv")  # one row per pre-trained curve point, metric and subset
+    assert len(headline[headline["subset"] == "all"]) == 2 * 2 and set(headline["bound"]) <= {"=", ">=", "<="}
     assert "## Headline numbers" in (out / "summary.md").read_text()
     stab = pd.read_csv(out / "stability.csv")
     assert len(stab) == 3 and (stab["simulated_ps"] > 0).all()
@@ -237,6 +241,7 @@ def test_end_to_end_outputs(tiny_study):
     assert (out / "teachers/gap-tiny/report.json").exists()
     assert re.search(r"\|\s*direct\s*\|", (out / "summary.md").read_text())
     assert df["energy_rmse_meV_per_atom"].notna().all() and (df["forces_rmse_eV_per_A"] > 0).all()
+    assert re.search(r"\|\s*constant\s*\|\s*direct\s*\|", (out / "summary.md").read_text())
     m = json.loads((out / "gap-tiny/pretrain-8/finetune-5/full/seed-0/metrics.json").read_text())
     assert m["training"]["pretrained"].endswith("gap-tiny/pretrain-8/model.ckpt")
     eo = json.loads((out / "gap-tiny/pretrain-8/finetune-5/energy-only/seed-0/metrics.json").read_text())
@@ -435,6 +440,8 @@ def test_keep_going_isolates_failed_runs_and_marks_them_missing(tmp_path):
                     "direct/pretrain-0/finetune-5/scratch"):
             assert (study / run / f"seed-{seed}" / "metrics.json").exists(), (run, seed, out[-3000:])
     runs = pd.read_csv(study / "runs.csv")
+    assert list(runs["teacher"]).count("constant") == 1  # the constant predictor's row, always computed
+    runs = runs[runs["teacher"] != "constant"]
     assert len(runs) == 32
     missing = runs[runs["status"] == "missing"]
     assert sorted(missing["seed"]) == list(range(8)) and set(missing["strategy"]) == {"unstable"}

@@ -48,7 +48,7 @@ def runs_table(metric_files: list[str]) -> pd.DataFrame:
             row[f"energy_rmse_meV_per_atom[{ct}]"] = vals["energy_rmse_meV_per_atom"]
             row[f"forces_rmse_eV_per_A[{ct}]"] = vals["forces_rmse_eV_per_A"]
         rows.append(row)
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows, columns=None if rows else KEYS + VALUES + ["status", "metrics_file"])
     return df.sort_values(["teacher", "strategy", "n_synth", "n_real", "seed"]).reset_index(drop=True)
 
 
@@ -62,8 +62,8 @@ def curves_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def curve_label(teacher: str, n_synth: int, strategy: str = "full", show_strategy: bool = False) -> str:
-    if teacher == "direct":
-        return "direct"
+    if teacher in ("direct", "constant"):
+        return teacher
     return f"{teacher}, {n_synth} synthetic" + (f", {strategy}" if show_strategy else "")
 
 
@@ -87,12 +87,16 @@ def log_axes(ax, xticks, ylabel: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
 
 
-def learning_curves(df: pd.DataFrame, out_png: str, title: str = "") -> None:
-    """Energy and force RMSE vs N_real on log-log axes, one line per (teacher, N_synth) plus direct;
-    mean over seeds, error bars = standard deviation."""
+def learning_curves(df: pd.DataFrame, out_png: str, title: str = "", constant: pd.DataFrame | None = None) -> None:
+    """Energy and force RMSE vs N_real on log-log axes, one line per (teacher, N_synth) plus direct and the
+    constant predictor (grey, dotted); mean over seeds, error bars = standard deviation."""
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    if constant is not None and len(constant):
+        c = constant.sort_values("n_real")
+        for ax, col in zip(axes, VALUES[:2]):
+            ax.plot(c["n_real"], c[col], color="grey", ls=":", marker=".", label="constant predictor")
     stats = df.groupby(CURVE + ["n_real"])[VALUES[:2]].agg(["mean", "std"]).reset_index()
     show = _show_strategy(df)
     for (teacher, strategy, n_synth), g in stats.groupby(CURVE):
@@ -105,6 +109,35 @@ def learning_curves(df: pd.DataFrame, out_png: str, title: str = "") -> None:
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+
+
+def nsynth_figure(df: pd.DataFrame, out_png: str, title: str = "") -> None:
+    """Test errors against the number of synthetic pre-training structures, one colour per N_real; direct
+    training (no pre-training) is drawn as a dashed line of the same colour. Error bars: std over seeds."""
+    plt = pyplot()
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    pre = df[~df["teacher"].isin(["direct", "constant"])]
+    direct = df[df["teacher"] == "direct"].groupby("n_real")[VALUES[:2]].mean()
+    for i, (n_real, g) in enumerate(pre.groupby("n_real")):
+        colour = f"C{i}"
+        for (teacher, strategy), h in g.groupby(["teacher", "strategy"]):
+            stats = h.groupby("n_synth")[VALUES[:2]].agg(["mean", "std"])
+            for ax, col in zip(axes, VALUES[:2]):
+                ax.errorbar(stats.index, stats[(col, "mean")], yerr=stats[(col, "std")].fillna(0), capsize=3,
+                            marker="o", color=colour, label=f"N_real {n_real}, {teacher}, {strategy}")
+        for ax, col in zip(axes, VALUES[:2]):
+            if n_real in direct.index:
+                ax.axhline(direct.loc[n_real, col], color=colour, ls="--", lw=1, label=f"N_real {n_real}, direct")
+    for ax, ylabel in zip(axes, ["energy RMSE (meV/atom)", "force RMSE (eV/Å)"]):
+        ax.set_xscale("log")
+        ax.set_xlabel("number of synthetic pre-training structures")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title or "pre-training size")
     fig.savefig(out_png, dpi=120)
     plt.close(fig)
 
@@ -123,21 +156,78 @@ def teachers_table(report_files: list[str]) -> pd.DataFrame:
                                        "forces_rmse_eV_per_A", "seconds_per_structure", "report_file"])
 
 
-def paper_table(df: pd.DataFrame, value: str, digits: int) -> pd.DataFrame:
-    """The paper's table layout: rows N_real, columns direct + each (teacher, strategy, N_synth),
-    mean ± std over seeds."""
+def interval95(values) -> tuple[float, float, float, float]:
+    """Mean, standard deviation and the 95 % Student-t interval of the mean over seeds (nan with one)."""
+    import numpy as np
+    from scipy.stats import t
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    mean = float(v.mean()) if len(v) else float("nan")
+    if len(v) < 2:
+        return mean, float("nan"), float("nan"), float("nan")
+    std = float(v.std(ddof=1))
+    half = float(t.ppf(0.975, len(v) - 1)) * std / len(v) ** 0.5
+    return mean, std, mean - half, mean + half
+
+
+def cell(values, digits: int) -> str:
+    """One table cell: mean ± std [95 % interval of the mean] over seeds; the mean alone for one seed."""
+    mean, std, lo, hi = interval95(values)
+    if std != std:  # one seed (or a deterministic baseline)
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def paper_table(df: pd.DataFrame, value: str, digits: int, constant: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The paper's table layout: rows N_real, columns the constant predictor, direct and each
+    (teacher, strategy, N_synth); mean ± std [95 % interval] over seeds."""
     out = {}
     show = _show_strategy(df)
-    for (teacher, strategy, n_synth), g in df.groupby(CURVE):
-        stats = g.groupby("n_real")[value].agg(["mean", "std", "count"])
+    both = pd.concat([df, constant]) if constant is not None and value in constant else df
+    for (teacher, strategy, n_synth), g in both.groupby(CURVE):
+        if value not in g or g[value].isna().all():
+            continue
         col = curve_label(teacher, int(n_synth), strategy, show)
-        out[col] = {n: (f"{m:.{digits}f} ± {s:.{digits}f}" if c > 1 else f"{m:.{digits}f}")
-                    for n, (m, s, c) in stats.iterrows()}
+        out[col] = {n: cell(v, digits) for n, v in g.groupby("n_real")[value]}
     table = pd.DataFrame(out)
-    cols = ["direct"] + sorted(c for c in table.columns if c != "direct")
-    table = table[[c for c in cols if c in table.columns]]
+    first = [c for c in ("constant", "direct") if c in table.columns]
+    table = table[first + sorted(c for c in table.columns if c not in first)]
     table.index.name = "N_real"
     return table
+
+
+def config_types(df: pd.DataFrame) -> list[str]:
+    """The test set's config_types, from the per-type columns of runs.csv."""
+    return sorted(c[len("energy_rmse_meV_per_atom["):-1] for c in df.columns if c.startswith("energy_rmse_meV_per_atom["))
+
+
+def mark_against_constant(runs: pd.DataFrame, constant: pd.DataFrame) -> pd.DataFrame:
+    """runs.csv's column beats_constant: the model's test energy RMSE is below the constant predictor's
+    on the same N_real structures (empty where no constant baseline was computed)."""
+    floor = constant.set_index("n_real")["energy_rmse_meV_per_atom"] if len(constant) else pd.Series(dtype=float)
+    runs = runs.copy()
+    runs["constant_energy_rmse_meV_per_atom"] = runs["n_real"].map(floor)
+    runs["beats_constant"] = [None if c != c or e != e else bool(e < c)
+                              for e, c in zip(runs["energy_rmse_meV_per_atom"], runs["constant_energy_rmse_meV_per_atom"])]
+    return runs
+
+
+def constant_markdown(df: pd.DataFrame) -> str:
+    """A warning naming every model that does not beat the constant predictor: a baseline that learnt
+    nothing about the energy makes every cut against it meaningless."""
+    if "beats_constant" not in df:
+        return ""
+    worse = df[df["beats_constant"] == False]  # noqa: E712 (None: not compared)
+    if worse.empty:
+        return ("Every model beats the constant predictor (mean per-atom energy of its N_real structures, zero "
+                "forces) in test energy RMSE.\n")
+    lines = [f"**{len(worse)} of {len(df)} models do not beat the constant predictor in test energy RMSE** "
+             "(runs.csv: beats_constant); cuts against them are cuts against a model that learnt no energy:", ""]
+    lines += [f"- {r.teacher}, {r.strategy}, N_synth {r.n_synth}, N_real {r.n_real}, seed {r.seed}: "
+              f"{r.energy_rmse_meV_per_atom:.1f} vs {r.constant_energy_rmse_meV_per_atom:.1f} meV/atom"
+              for r in worse.itertuples()]
+    return "\n".join(lines) + "\n"
 
 
 def missing_markdown(df: pd.DataFrame) -> str:
@@ -150,12 +240,21 @@ def missing_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None, missing: str = "") -> str:
+def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None, missing: str = "",
+                     constant: pd.DataFrame | None = None) -> str:
     parts = ["# Study summary", ""] + ([missing] if missing else []) + [
-        "Mean ± std over seeds, real test set. Every number comes from the metrics.json files listed "
-        "in runs.csv.", "", "## Per-atom energy RMSE (meV/atom)", "",
-             paper_table(df, "energy_rmse_meV_per_atom", 1).to_markdown(), "",
-             "## Force component RMSE (eV/Å)", "", paper_table(df, "forces_rmse_eV_per_A", 3).to_markdown()]
+        "Real test set. Each cell: mean ± std [95 % Student-t interval of the mean] over seeds. `constant` is "
+        "the constant predictor: the mean per-atom energy of the same N_real structures, zero forces. Every "
+        "number comes from the metrics.json files listed in runs.csv.", ""]
+    warning = constant_markdown(df)
+    parts += ([warning] if warning else []) + [
+        "## Per-atom energy RMSE (meV/atom)", "",
+        paper_table(df, "energy_rmse_meV_per_atom", 1, constant).to_markdown(), "",
+        "## Force component RMSE (eV/Å)", "", paper_table(df, "forces_rmse_eV_per_A", 3, constant).to_markdown()]
+    for ct in config_types(df):
+        e, f = f"energy_rmse_meV_per_atom[{ct}]", f"forces_rmse_eV_per_A[{ct}]"
+        parts += ["", f"## config_type {ct}: energy RMSE (meV/atom)", "", paper_table(df, e, 1, constant).to_markdown(),
+                  "", f"## config_type {ct}: force RMSE (eV/Å)", "", paper_table(df, f, 3, constant).to_markdown()]
     if teachers is not None and len(teachers):
         parts += ["", "## Teachers on the real test set (mean per-atom offset removed)", "",
                   teachers.drop(columns=["report_file"]).round(4).to_markdown(index=False)]

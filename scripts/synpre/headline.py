@@ -32,26 +32,59 @@ def matching_n(direct: list[tuple[float, float]], target: float) -> tuple[float,
     return pts[-1][0], ">="
 
 
+def subsets(df: pd.DataFrame) -> list[str]:
+    """'all', then every config_type with per-type columns in runs.csv."""
+    return ["all"] + sorted(c[len("energy_rmse_meV_per_atom["):-1] for c in df.columns
+                            if c.startswith("energy_rmse_meV_per_atom["))
+
+
+def column(metric: str, subset: str) -> str:
+    return METRICS[metric] if subset == "all" else f"{METRICS[metric]}[{subset}]"
+
+
+def welch_p(a, b) -> float:
+    """Two-sided Welch t-test p-value of two seed samples (nan with fewer than 2 seeds on a side)."""
+    from scipy.stats import ttest_ind
+
+    a, b = pd.Series(a, dtype=float).dropna(), pd.Series(b, dtype=float).dropna()
+    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
+        return float("nan")
+    return float(ttest_ind(a, b, equal_var=False).pvalue)
+
+
 def headline_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per pre-trained curve point and metric; every value traces to runs.csv rows."""
-    means = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[list(METRICS.values())].mean().reset_index()
-    direct = means[means["teacher"] == "direct"]
+    """One row per pre-trained curve point, metric and test subset (all, then each config_type); every
+    value traces to runs.csv rows. ``within_1sigma`` is the issue's no-negative-transfer test: the
+    pre-trained mean is at most the direct mean plus the larger of the two seed standard deviations."""
+    keys = ["teacher", "strategy", "n_synth", "n_real"]
+    models = df[~df["teacher"].isin(["direct", "constant"])]
+    direct = df[df["teacher"] == "direct"]
     rows = []
-    for _, r in means[means["teacher"] != "direct"].iterrows():
-        for name, col in METRICS.items():
-            curve = [(float(n), float(e)) for n, e in zip(direct["n_real"], direct[col]) if e > 0]
+    for subset in subsets(df):
+        for name in METRICS:
+            col = column(name, subset)
+            if col not in df:
+                continue
+            d = direct.groupby("n_real")[col]
+            d_mean, d_std = d.mean(), d.std()
+            curve = [(float(n), float(e)) for n, e in d_mean.items() if e > 0]
             if not curve:
                 continue
-            same = direct.loc[direct["n_real"] == r["n_real"], col]
-            n_eq, bound = matching_n(curve, float(r[col]))
-            rows.append({
-                "teacher": r["teacher"], "strategy": r["strategy"], "n_synth": int(r["n_synth"]),
-                "n_real": int(r["n_real"]), "metric": name, "pretrained": float(r[col]),
-                "direct": float(same.iloc[0]) if len(same) else float("nan"),
-                "cut_percent": 100 * (1 - float(r[col]) / float(same.iloc[0])) if len(same) else float("nan"),
-                "direct_n_needed": n_eq, "efficiency_factor": n_eq / float(r["n_real"]), "bound": bound,
-                "direct_curve": "; ".join(f"{n:g}:{e:.4g}" for n, e in sorted(curve)),
-            })
+            for (teacher, strategy, n_synth, n_real), g in models.groupby(keys):
+                mean, std = float(g[col].mean()), float(g[col].std())
+                base = float(d_mean.get(n_real, float("nan")))
+                n_eq, bound = matching_n(curve, mean)
+                sigma = max(std if std == std else 0.0, float(d_std.get(n_real, 0.0)) if n_real in d_std else 0.0)
+                rows.append({
+                    "subset": subset, "teacher": teacher, "strategy": strategy, "n_synth": int(n_synth),
+                    "n_real": int(n_real), "metric": name, "pretrained": mean, "pretrained_std": std,
+                    "direct": base, "direct_std": float(d_std.get(n_real, float("nan"))),
+                    "cut_percent": 100 * (1 - mean / base) if base == base else float("nan"),
+                    "welch_p": welch_p(g[col], direct.loc[direct["n_real"] == n_real, col]),
+                    "within_1sigma": bool(mean <= base + sigma) if base == base else None,
+                    "direct_n_needed": n_eq, "efficiency_factor": n_eq / float(n_real), "bound": bound,
+                    "direct_curve": "; ".join(f"{n:g}:{e:.4g}" for n, e in sorted(curve)),
+                })
     return pd.DataFrame(rows)
 
 
@@ -59,14 +92,24 @@ def headline_markdown(table: pd.DataFrame) -> str:
     if table.empty:
         return ""
     lines = ["## Headline numbers (computed; headline.csv)", "",
-             "Cut in RMSE against direct training at the same N_real, and the data-efficiency factor: how many "
-             "more real structures direct training needs for the same error (log-log interpolation on the "
-             "direct curve; >= and <= mark bounds where the curve does not reach the error).", ""]
+             "Cut in RMSE against direct training at the same N_real (means over seeds; p: two-sided Welch t-test "
+             "over the seeds), and the data-efficiency factor: how many more real structures direct training "
+             "needs for the same error (log-log interpolation on the direct curve; >= and <= mark bounds where "
+             "the curve does not reach the error). One table for the whole test set, then one per config_type.", ""]
     show = table.copy()
     show["factor"] = [f"{b if b != '=' else ''}{f:.1f}x" for f, b in zip(show["efficiency_factor"], show["bound"])]
     show["cut"] = [f"{c:.0f} %" for c in show["cut_percent"]]
-    cols = ["teacher", "strategy", "n_synth", "n_real", "metric", "pretrained", "direct", "cut", "factor"]
-    return "\n".join(lines) + "\n" + show[cols].round(3).to_markdown(index=False) + "\n"
+    show["p"] = [f"{p:.2g}" if p == p else "" for p in show["welch_p"]]
+    cols = ["teacher", "strategy", "n_synth", "n_real", "metric", "pretrained", "direct", "cut", "p", "factor"]
+    for subset, g in show.groupby("subset", sort=False):
+        lines += [f"### {'whole test set' if subset == 'all' else f'config_type {subset}'}", "",
+                  g[cols].round(3).to_markdown(index=False), ""]
+    worse = table[(table["subset"] == "all") & (table["within_1sigma"] == False)]  # noqa: E712
+    if len(worse):
+        lines += ["**Negative transfer**: pre-trained worse than direct by more than one standard deviation at "
+                  + ", ".join(f"N_real {r.n_real} ({r.teacher}, {r.strategy}, N_synth {r.n_synth}, {r.metric})"
+                              for r in worse.itertuples()), ""]
+    return "\n".join(lines)
 
 
 def efficiency_figure(df: pd.DataFrame, table: pd.DataFrame, out_png: str) -> None:
@@ -74,6 +117,7 @@ def efficiency_figure(df: pd.DataFrame, table: pd.DataFrame, out_png: str) -> No
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    table = table[table["subset"] == "all"] if len(table) else table
     for ax, (name, col) in zip(axes, METRICS.items()):
         d = df[df["teacher"] == "direct"].groupby("n_real")[col].mean()
         ax.plot(d.index, d.values, "ks--", label="direct")

@@ -154,6 +154,12 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
     }
     if t.get("max_time"):
         trainer["max_time"] = t["max_time"]
+    # Patience counted in epochs is a few optimiser steps on a small set (10 structures, batch 4: 3 per
+    # epoch): early stopping may fire only after min_steps, so small sets train as much as the recipe says.
+    if t.get("min_steps"):
+        trainer["min_steps"] = int(t["min_steps"])
+    if t.get("max_steps"):
+        trainer["max_steps"] = int(t["max_steps"])
     module = {
         "_target_": "nequip.train.EMALightningModule", "ema_decay": float(t["ema_decay"]),
         "loss": {"_target_": "nequip.train.EnergyForceLoss", "per_atom_energy": True, "coeffs": coeffs},

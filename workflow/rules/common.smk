@@ -17,7 +17,7 @@ OUT = f"results/{STUDY}"
 LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
 TEACHERS = list(config["pretrain_teachers"])
-RESERVED = {"direct", "teachers", "reference", "synthetic", "logs", "benchmarks"}
+RESERVED = {"direct", "constant", "teachers", "reference", "synthetic", "logs", "benchmarks"}
 # one final model (fine-tuned, or direct with source=direct); its logs and benchmarks use MODEL_KEY
 MODEL_KEY = "{source}/pretrain-{n_synth}/finetune-{n_real}/{strategy}/seed-{seed}"
 MODEL = f"{OUT}/{MODEL_KEY}"
@@ -407,11 +407,12 @@ def aggregate_args(input, output):
         return " ".join(shlex.quote(str(p)) for p in paths)
 
     return (
-        f"--metrics {files(input.metrics)} --teacher-reports {files(input.reports)}"
+        f"--metrics {files(input.metrics)} --baselines {files(input.baselines)} --teacher-reports {files(input.reports)}"
         f" --stability {files(input.stability)} --rdf {files(input.rdf)} --dimer-curves {files(input.dimers)}"
         f" --title {shlex.quote(f'study {STUDY}')} --csv {output.csv} --curves {output.curves}"
         f" --figure {output.figure} --teachers-csv {output.teachers} --summary {output.summary}"
-        f" --headline {output.headline} --efficiency-figure {output.efficiency} --rdf-figure {output.rdf}"
+        f" --headline {output.headline} --efficiency-figure {output.efficiency} --nsynth-figure {output.nsynth}"
+        f" --rdf-figure {output.rdf}"
         f" --stability-csv {output.stability} --survival {output.survival} --dimer-figure {output.dimers}"
     )
 

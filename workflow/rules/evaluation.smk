@@ -77,6 +77,30 @@ rule stability:
         " --rdf-reference {input.rdf_reference} --out {output.result} > {log} 2>&1"
 
 
+rule constant_baseline:
+    # the floor every trained model must clear: mean per-atom energy of the same N_real structures, zero forces
+    input:
+        train=rules.subset_real.output.subset.replace("{n}", "{n_real}"),
+        test=rules.prepare_reference.output.test,
+    output:
+        metrics=f"{OUT}/constant/pretrain-0/finetune-{{n_real}}/mean/seed-0/metrics.json",
+    params:
+        script=script_path("constant_baseline.py"),
+        info=lambda wc: json.dumps({"study": STUDY, "n_real": int(wc.n_real)}),
+    log:
+        f"{LOGS}/constant_baseline/finetune-{{n_real}}.log",
+    benchmark:
+        f"{BENCH}/constant_baseline/finetune-{{n_real}}.tsv"
+    threads: 1
+    resources:
+        **job_resources("constant_baseline"),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python {params.script} --train {input.train} --test {input.test} --run-info {params.info:q}"
+        " --out {output.metrics} > {log} 2>&1"
+
+
 rule teacher_stability:
     # the reference MD for the RDF comparison: the same protocol, driven by the teacher itself
     # (no max_force alarm: the real data's force distribution says nothing about the teacher's own)
@@ -131,6 +155,7 @@ rule teacher_dimer:
 rule aggregate:
     input:
         metrics=all_metrics(),
+        baselines=expand(rules.constant_baseline.output.metrics, n_real=config["n_real"]),
         stability=stability_runs(),
         rdf=[f.replace("stability.json", "rdf.json") for f in stability_runs()],
         dimers=[m.replace("metrics.json", "dimer.csv") for m in all_metrics()]
@@ -154,6 +179,11 @@ rule aggregate:
             f"{OUT}/data_efficiency.png",
             category="Learning curves",
             caption="../report/data_efficiency.rst",
+        ),
+        nsynth=report(
+            f"{OUT}/nsynth_trend.png",
+            category="Learning curves",
+            caption="../report/nsynth_trend.rst",
         ),
         teachers=report(f"{OUT}/teachers.csv", category="Tables", caption="../report/teachers.rst"),
         stability=report(f"{OUT}/stability.csv", category="Tables", caption="../report/stability.rst"),
