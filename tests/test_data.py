@@ -140,6 +140,30 @@ def test_prepare_honours_split_key_and_filter(tmp_path):
     assert [a.info["index"] for a in again["train_pool"]] == [a.info["index"] for a in parts["train_pool"]]
 
 
+def test_held_out_regions_and_the_teachers_own_structures(tmp_path):
+    """split.test_where sends whole regions to the test set; split.teacher_where gives fitted teachers
+    structures that no student sees. Without teacher_where the teacher fits the students' train pool."""
+    frames = labelled(16)
+    for i, a in enumerate(frames):
+        a.info.update(split="test" if i < 2 else "train", density=1.5 + 0.25 * (i % 8), trajectory=i // 2,
+                      config_type="graphite" if i == 15 else "amorphous")
+    write(tmp_path / "d.xyz", frames)
+    settings = reference_settings(tmp_path / "d.xyz")
+    plain = prepare(settings, ["C"])
+    assert [a.info["index"] for a in plain["teacher_pool"]] == [a.info["index"] for a in plain["train_pool"]]
+    settings["split"].update(test_where={"density": {"min": 3.0}, "config_type": ["graphite"]},
+                             teacher_where={"trajectory": [2, 3]})
+    parts = prepare(settings, ["C"])
+    test = {a.info["index"] for a in parts["test"]}
+    assert test == {0, 1, 6, 7, 14, 15}  # the split's own, density >= 3.0 (i % 8 >= 6) and the graphite cell
+    assert {a.info["index"] for a in parts["teacher_pool"]} == {4, 5}
+    students = {a.info["index"] for k in ("train_pool", "val") for a in parts[k]}
+    assert students == set(range(16)) - test - {4, 5}
+    settings["split"]["teacher_where"] = {"trajectory": [99]}
+    with pytest.raises(DatasetError, match="teacher_where=.*selects no training structure"):
+        prepare(settings, ["C"])
+
+
 def test_load_atoms_dataset_from_a_local_cache(tmp_path):
     """A load-atoms dataset id read offline from a filled cache root (database entry + processed file)."""
     from load_atoms.atoms_dataset import InMemoryAtomsDataset
@@ -158,7 +182,7 @@ def test_load_atoms_dataset_from_a_local_cache(tmp_path):
     settings = reference_settings("unused")
     settings.update(files=[], load_atoms={"id": "MY-C", "root": str(tmp_path)})
     parts = prepare(settings, ["C"])
-    assert sum(len(p) for p in parts.values()) == 8
+    assert sum(len(parts[k]) for k in ("train_pool", "val", "test")) == 8
     assert parts["test"][0].info["source"] == "load-atoms:MY-C"
 
 

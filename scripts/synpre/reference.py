@@ -36,8 +36,23 @@ def keep(atoms: Atoms, exclude: dict) -> bool:
     return not any(atoms.info.get(key) in set(values) for key, values in (exclude or {}).items())
 
 
+def matches(atoms: Atoms, where: dict | None) -> bool:
+    """Whether any rule of ``where`` selects the structure: ``{info key: [values]}`` or ``{info key: {min, max}}``
+    (a closed range; a structure without the key is never selected by a range)."""
+    for key, rule in (where or {}).items():
+        value = atoms.info.get(key)
+        if isinstance(rule, dict):
+            if value is not None and rule.get("min", -np.inf) <= float(value) <= rule.get("max", np.inf):
+                return True
+        elif value in set(rule):
+            return True
+    return False
+
+
 def prepare(ref: dict, elements: list[str]) -> dict[str, list[Atoms]]:
-    """Return {"train_pool": [...], "val": [...], "test": [...]} (train_pool already permuted)."""
+    """Return {"train_pool": [...], "val": [...], "test": [...], "teacher_pool": [...]} (train_pool already
+    permuted). Fitted teachers are fitted to teacher_pool: the train pool itself, or with split.teacher_where
+    the structures it selects, which then are in no other set."""
     frames = []
     n_read = 0
     for name, raw in load_source(ref):
@@ -63,6 +78,12 @@ def prepare(ref: dict, elements: list[str]) -> dict[str, list[Atoms]]:
         n_test = int(round(split["test_fraction"] * len(frames)))
         test = [frames[i] for i in sorted(perm[:n_test])]
         train = [frames[i] for i in sorted(perm[n_test:])]
+    # out-of-distribution tests: whole regions (a density band, a structure type) only ever tested
+    test += [a for a in train if matches(a, split.get("test_where"))]
+    train = [a for a in train if not matches(a, split.get("test_where"))]
+    # a teacher fitted on structures no student trains, validates or tests on
+    teacher_only = [a for a in train if matches(a, split.get("teacher_where"))]
+    train = [a for a in train if not matches(a, split.get("teacher_where"))]
     perm = rng.permutation(len(train))
     train = [train[i] for i in perm]
     n_val = int(split["n_val"])
@@ -72,4 +93,9 @@ def prepare(ref: dict, elements: list[str]) -> dict[str, list[Atoms]]:
     if not test:
         raise DatasetError("reference: the test set is empty; set reference.split.test_fraction or add "
                            "structures whose split key is 'test'")
-    return {"train_pool": train[: len(train) - n_val], "val": train[len(train) - n_val:], "test": test}
+    if split.get("teacher_where") and not teacher_only:
+        raise DatasetError(f"reference.split.teacher_where={split['teacher_where']} selects no training structure; "
+                           "name info values that the training structures have (e.g. their trajectory numbers)")
+    pool = train[: len(train) - n_val]
+    return {"train_pool": pool, "val": train[len(train) - n_val:], "test": test,
+            "teacher_pool": teacher_only if split.get("teacher_where") else pool}

@@ -7,6 +7,7 @@ rule prepare_reference:
         config["reference"]["files"] if not config["reference"].get("load_atoms") else [],
     output:
         train_pool=f"{OUT}/reference/train_pool.xyz",
+        teacher_pool=f"{OUT}/reference/teacher_pool.xyz",
         val=f"{OUT}/reference/val.xyz",
         test=f"{OUT}/reference/test.xyz",
         summary=f"{OUT}/reference/summary.json",

@@ -5,7 +5,7 @@
 rule teacher:
     input:
         fit_data=lambda wc: (
-            rules.prepare_reference.output.train_pool
+            rules.prepare_reference.output.teacher_pool
             if config["teachers"][wc.teacher]["kind"] in FITTED_KINDS
             else []
         ),
