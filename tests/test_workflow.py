@@ -36,6 +36,8 @@ def test_lint():
     ("config/teachers.yaml", 24),  # (5 teachers x 1 N_synth + direct) x 2 N_real x 2 seeds
     ("config/paper.yaml", 8 * 5 * 7),   # (6 N_synth + direct) x 8 N_real x 5 seeds
     ("config/molecule.yaml", 4 * 2 * 3),  # (3 strategies + direct) x 3 N_real x 2 seeds
+    ("config/config.yaml config/strict.yaml", 2 * 1 * 3),  # overlays: (1 N_synth + direct) x 1 N_real x 3 seeds
+    ("config/config.yaml config/sweep.yaml", 2 * 5 * 3),   # (1 N_synth + direct) x 5 N_real x 3 seeds
 ])
 def test_dry_run(configfile, n_metrics, tmp_path):
     if configfile.endswith("paper.yaml"):
@@ -46,11 +48,14 @@ def test_dry_run(configfile, n_metrics, tmp_path):
             (tmp_path / name).touch()
         configfile = tmp_path / "paper.yaml"
         configfile.write_text(text)
-    proc = snakemake("-n", "--forceall", "--nolock", "--configfile", str(configfile), "--quiet", "rules")
+    proc = snakemake("-n", "--forceall", "--nolock", "--configfile", *str(configfile).split(), "--quiet", "rules")
     counts = job_counts(proc.stdout + proc.stderr)
     out = proc.stdout + proc.stderr
     counts = counts.get("evaluate", 0)
     assert counts == n_metrics, out[-3000:]
+
+
+OVERLAYS = {"config/strict.yaml", "config/sweep.yaml"}  # run on top of config/config.yaml, not alone
 
 
 @pytest.mark.parametrize("configfile", sorted(p.relative_to(ROOT).as_posix() for p in
@@ -62,12 +67,15 @@ def test_schema_defaults_are_those_of_snakemakes_validate(configfile):
     import sys
 
     import yaml
-    from snakemake.utils import validate
+    from snakemake.utils import update_config, validate
 
     sys.path.insert(0, str(ROOT / "scripts"))
     from synpre.configcheck import fill_defaults, load_schema
 
     raw = yaml.safe_load((ROOT / configfile).read_text())
+    if configfile in OVERLAYS:  # merged as snakemake merges several --configfile files
+        overlay, raw = raw, yaml.safe_load((ROOT / "config/config.yaml").read_text())
+        update_config(raw, overlay)
     ours, theirs = copy.deepcopy(raw), copy.deepcopy(raw)
     fill_defaults(ours, load_schema(str(ROOT / "workflow/schemas/config.schema.yaml")))
     validate(theirs, str(ROOT / "workflow/schemas/config.schema.yaml"))
