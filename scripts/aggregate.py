@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from synpre.aggregate import (curves_table, dimer_figure, learning_curves, mark_against_constant, missing_markdown,
-                              nsynth_figure, rdf_figure, runs_table, stability_markdown, stability_table,
-                              summary_markdown, survival_figure, teachers_table)
+from synpre.aggregate import (curves_table, dimer_figure, dimer_markdown, dimer_table, learning_curves,
+                              mark_against_constant, missing_markdown, nsynth_figure, rdf_figure, runs_table,
+                              stability_markdown, stability_table, summary_markdown, survival_figure,
+                              teachers_table)
 from synpre.atomic import atomic_path, write_csv, write_text
 from synpre.cli import fail, parser, setup_logging
 from synpre.headline import efficiency_figure, headline_markdown, headline_table
@@ -94,7 +95,7 @@ def main(argv=None) -> None:
             dimer_figure(dimer_files, str(tmp))
     if args.summary:
         parts = [summary_markdown(df, teachers, missing_markdown(runs), constant), headline_markdown(headline),
-                 stability_markdown(stability)]
+                 stability_markdown(stability), dimer_markdown(dimer_table(dimer_files))]
         write_text(args.summary, "\n".join(p for p in parts if p))
     summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
     log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())

@@ -93,3 +93,20 @@ def test_constant_predictor_is_the_training_mean(tmp_path):
     assert e == pytest.approx(-8.5)
     assert [p.get_potential_energy() for p in preds] == pytest.approx([-8.5 * 8, -8.5 * 2])
     assert all(not p.get_forces().any() for p in preds)
+
+
+def test_dimer_metrics_tell_a_wall_from_a_collapse():
+    import numpy as np
+
+    from synpre.dimer import DISTANCES, dimer_metrics
+
+    r = DISTANCES
+    morse = 6.0 * (1 - np.exp(-2.0 * (r - 1.3))) ** 2 - 6.0  # one minimum at 1.3 A, a steep wall
+    m = dimer_metrics(r, morse - morse[-1])
+    assert m["n_minima"] == 1 and m["force_sign_flips"] == 1 and m["wall_eV"] > 20
+    assert m["r_min_A"] == pytest.approx(1.3, abs=0.05)
+    collapse = np.where(r < 1.0, -6.0 * (1.0 - r) / 0.5, 0.0) + morse * (r >= 1.0)  # falls towards r -> 0.5
+    c = dimer_metrics(r, collapse)
+    assert c["wall_eV"] < 0 or c["n_minima"] != 1 or c["force_sign_flips"] != 1
+    wiggle = morse + 0.5 * np.sin(8 * r) * (r > 1.6) * (r < 3.5)  # a spurious second minimum
+    assert dimer_metrics(r, wiggle)["n_minima"] > 1

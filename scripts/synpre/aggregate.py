@@ -318,6 +318,38 @@ def survival_figure(table: pd.DataFrame, out_png: str) -> None:
     plt.close(fig)
 
 
+def dimer_table(files: list[str]) -> pd.DataFrame:
+    """Short-range metrics (synpre.dimer.dimer_metrics) of every dimer.csv: one row per model or teacher
+    and element pair."""
+    from .dimer import dimer_metrics
+
+    rows = []
+    for path in files:
+        df = pd.read_csv(path)
+        keys = [k for k in KEYS if k in df]
+        for group, g in df.groupby(keys + ["pair"], dropna=False):
+            g = g.sort_values("r")
+            rows.append(dict(zip(keys + ["pair"], group)) | dimer_metrics(g["r"], g["energy_eV"])
+                        | {"dimer_file": str(path)})
+    return pd.DataFrame(rows)
+
+
+def dimer_markdown(dimers: pd.DataFrame) -> str:
+    """Dimer metrics per curve (mean over seeds), teachers first: a model whose wall is low, or that has
+    more than one minimum or force sign change, is unphysical at short range whatever its RMSE."""
+    if dimers.empty:
+        return ""
+    cols = [c for c in ("teacher", "strategy", "n_synth", "n_real", "pair") if c in dimers]
+    table = dimers.groupby(cols, dropna=False).agg(
+        models=("wall_eV", "size"), wall_eV=("wall_eV", "mean"), min_wall_eV=("wall_eV", "min"),
+        n_minima=("n_minima", "mean"), force_sign_flips=("force_sign_flips", "mean"),
+        r_min_A=("r_min_A", "mean")).reset_index()
+    table = table.sort_values("teacher", key=lambda t: ~t.astype(str).str.startswith("teacher "), kind="stable")
+    return ("## Dimer curves: short-range physics (dimer.csv)\n\nwall_eV: E(0.6 Å) − E_min (a repulsive wall "
+            "is tens of eV); n_minima and force_sign_flips: 1 each for a physical pair (means over seeds).\n\n"
+            + table.round(3).to_markdown(index=False) + "\n")
+
+
 def dimer_figure(files: list[str], out_png: str) -> None:
     """Dimer curves of every model (thin, coloured by source) and teacher (thick dashed), per pair."""
     plt = pyplot()

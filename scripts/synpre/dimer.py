@@ -54,3 +54,27 @@ def dimer_rows(calc, elements, label: str, run_info: dict, log, distances=DISTAN
         log.info("%s %s-%s: minimum %.3f eV at %.2f A; E(%.2f A) = %.2f eV", label, a, b, e[i], distances[i],
                  distances[0], e[0])
     return rows
+
+
+def dimer_metrics(r, e, r_wall: float = 0.6, tol: float = 1e-3) -> dict:
+    """What a dimer curve says about short-range physics, as ml-peg scores it:
+    - ``wall_eV``: E(r_wall) - E_min, the height of the repulsive wall (large and positive when present);
+    - ``n_minima``: local minima of E(r) (1 for a physical pair; the flat tail beyond the cutoff is ignored);
+    - ``force_sign_flips``: sign changes of F = -dE/dr where |F| > tol (1 for a physical pair: repulsive,
+      then attractive)."""
+    r, e = np.asarray(r, dtype=float), np.asarray(e, dtype=float)
+    ok = np.isfinite(e)
+    r, e = r[ok], e[ok]
+    if len(e) < 3:
+        return {"wall_eV": float("nan"), "n_minima": 0, "force_sign_flips": 0, "e_min_eV": float("nan"),
+                "r_min_A": float("nan")}
+    i = int(np.argmin(e))
+    de = np.diff(e)
+    slope = np.where(np.abs(de) > tol, np.sign(de), 0.0)
+    moving = slope[slope != 0]
+    n_minima = int(np.sum((moving[:-1] < 0) & (moving[1:] > 0)))
+    force = -np.gradient(e, r)
+    signs = np.sign(force[np.abs(force) > tol])
+    return {"wall_eV": float(np.interp(r_wall, r, e) - e[i]), "n_minima": n_minima,
+            "force_sign_flips": int(np.sum(signs[:-1] != signs[1:])), "e_min_eV": float(e[i]),
+            "r_min_A": float(r[i])}
