@@ -157,6 +157,25 @@ def test_compile_option_reaches_every_model_builder():
                                                                 "a", "b", "/r", pretrained))
 
 
+def test_zbl_pair_potential_gives_a_repulsive_wall_and_survives_finetuning(real, tmp_path):
+    """model.pair_potential: zbl adds nequip's ZBL term: a trained model's C-C dimer then rises by tens of
+    eV between the bond length and 0.6 A, and a model fine-tuned from it keeps the wall."""
+    from synpre.dimer import DISTANCES, dimer_curve, dimer_metrics
+    from synpre.models import nequip_calculator
+
+    zbl = dict(TINY, model=dict(TINY["model"], pair_potential="zbl"), training=dict(TINY["training"], max_epochs=1))
+    assert training_config(zbl, "a", "b", "/r")["training_module"]["model"]["pair_potential"]["_target_"] == \
+        "nequip.nn.pair_potential.ZBL"
+    assert "pair_potential" not in json.dumps(training_config(TINY, "a", "b", "/r"))
+    args = ["--settings", json.dumps(zbl), "--train", str(real / "train_pool.xyz"), "--val", str(real / "val.xyz")]
+    train.main(args + ["--out-dir", str(tmp_path / "pre")])
+    train.main(args + ["--pretrained", str(tmp_path / "pre/model.ckpt"), "--out-dir", str(tmp_path / "ft")])
+    for run in ("pre", "ft"):
+        calc = nequip_calculator(str(tmp_path / run / "model.ckpt"), "cpu")
+        e = dimer_curve(calc, "C", "C", DISTANCES, None)
+        assert dimer_metrics(DISTANCES, e)["wall_eV"] > 30, run
+
+
 def test_inductor_cache_is_per_user_unless_set():
     assert train.inductor_cache({"TORCHINDUCTOR_CACHE_DIR": "/mine"})["TORCHINDUCTOR_CACHE_DIR"] == "/mine"
     assert train.inductor_cache({"XDG_CACHE_HOME": "/c"})["TORCHINDUCTOR_CACHE_DIR"] == "/c/synpre/torchinductor"

@@ -57,6 +57,16 @@ def _scale(model: dict):
     return "${training_data_stats:forces_rms}" if model["energy_scale"] == "forces_rms" else float(model["energy_scale"])
 
 
+def pair_potential(m: dict) -> dict:
+    """``{"pair_potential": ZBL}`` where model.pair_potential asks for it, else nothing (configs without it
+    stay as they were, and so do their resume points)."""
+    if m.get("pair_potential", "none") != "zbl":
+        return {}
+    return {"pair_potential": {"_target_": "nequip.nn.pair_potential.ZBL", "units": "metal",
+                               "chemical_species": "${chemical_species}",
+                               "polynomial_cutoff_p": float(m["polynomial_cutoff_p"])}}
+
+
 # architecture -> (module, pip package) that provides it
 ARCHITECTURES = {"nequip": ("nequip", "nequip"), "allegro": ("allegro", "nequip-allegro")}
 
@@ -88,6 +98,7 @@ def allegro_block(m: dict, seed: int) -> dict:
         "avg_num_neighbors": "${training_data_stats:num_neighbors_mean}",
         "per_type_energy_shifts": _shift(m), "per_type_energy_scales": _scale(m),
         "per_type_energy_scales_trainable": False, "per_type_energy_shifts_trainable": False,
+        **pair_potential(m),
     }
 
 
@@ -105,6 +116,7 @@ def model_block(settings: dict, pretrained: str | None) -> dict:
             "avg_num_neighbors": "${training_data_stats:num_neighbors_mean}",
             "per_type_energy_shifts": _shift(m), "per_type_energy_scales": _scale(m),
             "per_type_energy_scales_trainable": False, "per_type_energy_shifts_trainable": False,
+            **pair_potential(m),
         }, **compile_mode(settings))
     # the parent's own compile_mode does not matter: ModelFromCheckpoint builds it with this one
     loaded = {"_target_": "nequip.model.ModelFromCheckpoint", "checkpoint_path": str(Path(pretrained).resolve()),
