@@ -125,6 +125,10 @@ def test_generated_nequip_config_shapes():
     assert ft["training_module"]["model"]["modifiers"][0]["modifier"] == "modify_PerTypeScaleShift"
     plain = training_config(dict(TINY, finetune={"refit_shift": False}), "a.xyz", "b.xyz", "/tmp/run", "p.ckpt")
     assert plain["training_module"]["model"]["_target_"] == "nequip.model.ModelFromCheckpoint"
+    # step floor and budget reach Lightning; without them the trainer has neither (unchanged configs)
+    steps = training_config(dict(TINY, training=dict(TINY["training"], min_steps=600, max_steps=4000)), "a", "b", "/r")
+    assert steps["trainer"]["min_steps"] == 600 and steps["trainer"]["max_steps"] == 4000
+    assert "min_steps" not in cfg["trainer"] and "max_steps" not in cfg["trainer"]
 
 
 def test_strategy_configs():
@@ -155,6 +159,17 @@ def test_compile_option_reaches_every_model_builder():
         assert "compile_mode" not in json.dumps(training_config(TINY, "a", "b", "/r", pretrained))
         assert "compile_mode" not in json.dumps(training_config(dict(TINY, training=dict(TINY["training"], compile=False)),
                                                                 "a", "b", "/r", pretrained))
+
+
+def test_min_steps_keeps_early_stopping_from_ending_a_small_run(real, tmp_path):
+    """Patience 1 with a min_delta nothing can meet ends a run after its second epoch; with min_steps 15
+    (3 steps per epoch: 12 structures, batch 4) early stopping waits until 5 epochs are done."""
+    quick = dict(TINY["training"], max_epochs=50, early_stopping_patience=1, early_stopping_min_delta=100.0)
+    for min_steps, epochs in ((0, 2), (15, 5)):
+        settings = dict(TINY, training=dict(quick, min_steps=min_steps))
+        train.main(["--settings", json.dumps(settings), "--train", str(real / "train_pool.xyz"), "--val",
+                    str(real / "val.xyz"), "--out-dir", str(tmp_path / f"min-{min_steps}")])
+        assert json.loads((tmp_path / f"min-{min_steps}" / "training.json").read_text())["epochs"] == epochs
 
 
 def test_zbl_pair_potential_gives_a_repulsive_wall_and_survives_finetuning(real, tmp_path):

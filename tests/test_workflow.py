@@ -31,7 +31,7 @@ def test_lint():
 
 
 @pytest.mark.parametrize("configfile, n_metrics", [
-    ("config/config.yaml", 8),    # (1 N_synth + direct) x 2 N_real x 2 seeds
+    ("config/config.yaml", 12),   # (1 N_synth + direct) x 2 N_real x 3 seeds
     ("config/quick.yaml", 2),
     ("config/teachers.yaml", 24),  # (5 teachers x 1 N_synth + direct) x 2 N_real x 2 seeds
     ("config/paper.yaml", 8 * 5 * 7),   # (6 N_synth + direct) x 8 N_real x 5 seeds
