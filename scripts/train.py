@@ -28,7 +28,7 @@ import yaml
 
 from synpre.atomic import atomic_path, write_json
 from synpre.cli import fail, json_arg, parser, setup_logging, with_synpre_importable
-from synpre.nequip_config import MONITORS, recipe, training_config
+from synpre.nequip_config import MONITORS, recipe, refit_mode, training_config
 from synpre.threads import limit_threads
 
 
@@ -144,6 +144,12 @@ def main(argv=None) -> None:
         fail(f"pre-trained checkpoint {args.pretrained} does not exist; run its pretrain target first")
     t = recipe(args.settings)
     settings, retries = args.settings, int(t.get("divergence_retries", 0))
+    if args.pretrained and refit_mode(settings) == "residual":
+        from synpre.shift_fit import fitted_shifts
+
+        settings = dict(settings, fitted_shifts=fitted_shifts(args.pretrained, args.train, settings["elements"]))
+        log.info("energy shifts fitted to the pre-trained model's residuals on %s: %s", args.train,
+                 settings["fitted_shifts"])
     for attempt in range(retries + 1):
         proc, wall, resume, cfg_path = run_nequip(settings, args, run_dir, env, log)
         diverged = run_dir / "diverged.json"
@@ -172,7 +178,7 @@ def main(argv=None) -> None:
     summary.update(wall_seconds=round(wall, 1), resumed=resume, lr=float(settings["training"]["lr"]),
                    divergence_retries=attempt, pretrained=args.pretrained, train=args.train,
                    val=args.val, monitor=monitor, threads=args.threads, nequip_config=str(cfg_path),
-                   compiled=bool(settings["training"].get("compile")))
+                   compiled=bool(settings["training"].get("compile")), fitted_shifts=settings.get("fitted_shifts"))
     for k in args.keep_epochs:
         saved = run_dir / f"epoch-{k - 1}.ckpt"  # Lightning counts epochs from 0
         if not saved.exists():

@@ -110,3 +110,22 @@ def test_dimer_metrics_tell_a_wall_from_a_collapse():
     assert c["wall_eV"] < 0 or c["n_minima"] != 1 or c["force_sign_flips"] != 1
     wiggle = morse + 0.5 * np.sin(8 * r) * (r > 1.6) * (r < 3.5)  # a spurious second minimum
     assert dimer_metrics(r, wiggle)["n_minima"] > 1
+
+
+def test_residual_shift_offsets_by_least_squares():
+    """refit_shift: residual fits the per-type offset that explains a pre-trained model's energy errors."""
+    import numpy as np
+    from ase import Atoms
+
+    from synpre.labels import with_labels
+    from synpre.shift_fit import residual_offsets
+
+    rng = np.random.default_rng(0)
+    frames, predicted = [], []
+    for n_c, n_si in ((4, 0), (2, 2), (1, 5), (6, 2)):
+        atoms = Atoms(["C"] * n_c + ["Si"] * n_si, positions=rng.normal(size=(n_c + n_si, 3)))
+        e_pred = float(rng.normal())
+        frames.append(with_labels(atoms, e_pred + 0.3 * n_c - 1.2 * n_si, np.zeros((n_c + n_si, 3))))
+        predicted.append(e_pred)
+    assert residual_offsets(frames, predicted, ["C", "Si"]) == pytest.approx([0.3, -1.2])
+    assert residual_offsets(frames[:1], predicted[:1], ["C"]) == pytest.approx([0.3])

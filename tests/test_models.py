@@ -432,6 +432,27 @@ def test_compiled_training_matches_eager_and_loads_eagerly(real, scratch_model, 
     assert (job / "model.nequip.zip").stat().st_size > 0
 
 
+def test_residual_refit_starts_fine_tuning_from_the_offset_zero_shot_model(real, scratch_model, tmp_path):
+    """refit_shift: residual writes the pre-trained shift plus the fitted offset into the nequip config;
+    with it the untrained-on model's mean per-atom energy error on the fine-tuning data is zero."""
+    from synpre.models import nequip_calculator
+    from synpre.shift_fit import fitted_shifts
+
+    shifts = fitted_shifts(str(scratch_model / "model.ckpt"), str(real / "train_pool.xyz"), ["C"])
+    settings = dict(TINY, finetune={"refit_shift": "residual"}, fitted_shifts=shifts)
+    cfg = training_config(settings, "a", "b", "/r", str(scratch_model / "model.ckpt"))
+    assert cfg["training_module"]["model"]["modifiers"][0]["shifts"] == shifts
+    calc = nequip_calculator(str(scratch_model / "model.ckpt"), "cpu")
+    old = float(calc.model.state_dict()[[k for k in calc.model.state_dict() if k.endswith("per_type_energy_scale_shift.shifts")][0]].reshape(-1)[0])
+    frames = read(real / "train_pool.xyz", ":")
+    err = []
+    for a in frames:
+        w = a.copy()
+        w.calc = calc
+        err.append((a.get_potential_energy() - w.get_potential_energy()) / len(a))
+    assert shifts["C"] - old == pytest.approx(np.mean(err), abs=1e-6)
+
+
 def test_finetune_and_evaluate(real, scratch_model, tmp_path):
     ft = tmp_path / "ft"
     train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",

@@ -121,15 +121,26 @@ def model_block(settings: dict, pretrained: str | None) -> dict:
     # the parent's own compile_mode does not matter: ModelFromCheckpoint builds it with this one
     loaded = {"_target_": "nequip.model.ModelFromCheckpoint", "checkpoint_path": str(Path(pretrained).resolve()),
               **compile_mode(settings)}
-    refit = settings.get("strategy", {}).get("refit_shift")
-    if not (refit if refit is not None else settings.get("finetune", {}).get("refit_shift", True)):
+    refit = refit_mode(settings)
+    if refit == "none":
         return loaded
     # The teacher's isolated atom and the real data's reference differ (a GAP's SOAP self-term alone
-    # shifts it by ~1 eV/atom), so the energy shift is re-derived from the fine-tuning data exactly as
-    # a from-scratch model derives it: the same recipe, with all weights trainable.
+    # shifts it by ~1 eV/atom), so the energy shift is re-derived from the fine-tuning data: as a
+    # from-scratch model derives it (mean), or fitted to the pre-trained model's residuals (residual,
+    # synpre.shift_fit; train.py puts the numbers into settings["fitted_shifts"]).
+    shifts = settings["fitted_shifts"] if refit == "residual" else _shift(m)
     return {"_target_": "nequip.model.modify", "model": loaded, "modifiers": [{
-        "modifier": "modify_PerTypeScaleShift", "shifts": _shift(m), "scales": None,
+        "modifier": "modify_PerTypeScaleShift", "shifts": shifts, "scales": None,
         "shifts_trainable": False, "scales_trainable": False}]}
+
+
+def refit_mode(settings: dict) -> str:
+    """How fine-tuning re-fits the energy shift: none, mean (of the fine-tuning data's per-atom energies)
+    or residual (the pre-trained shifts plus the offset that explains its errors on those data). The
+    strategy's refit_shift overrides finetune.refit_shift; true means mean, false none."""
+    refit = settings.get("strategy", {}).get("refit_shift")
+    refit = refit if refit is not None else settings.get("finetune", {}).get("refit_shift", True)
+    return {True: "mean", False: "none"}.get(refit, refit)
 
 
 def training_config(settings: dict, train: str, val: str, run_dir: str, pretrained: str | None = None,

@@ -1,0 +1,57 @@
+"""The per-type energy shifts of a fine-tuned model, fitted to what the pre-trained model gets wrong.
+
+Each teacher's energies are referenced to its own isolated atom, and the pre-trained network carries the
+teacher's energy landscape, not its mean. Re-deriving the shift as the mean per-atom energy of the
+fine-tuning data (refit_shift: mean) ignores what the network already predicts, so the fine-tuned
+model starts with an energy offset that a few optimiser steps on 10 structures do not remove; selected
+on validation forces, it can stop right there. ``residual`` instead keeps the pre-trained shifts and
+adds the per-type offset that best explains the pre-trained model's energy errors on the fine-tuning
+structures (least squares on per-atom energies): the zero-shot model with a fitted offset, from which
+fine-tuning starts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def shift_module(model):
+    """The model's PerTypeScaleShift (nequip 0.19 names it per_type_energy_scale_shift)."""
+    for name, module in model.named_modules():
+        if name.endswith("per_type_energy_scale_shift"):
+            return module
+    raise ValueError("the pre-trained model has no per_type_energy_scale_shift module to re-fit")
+
+
+def residual_offsets(frames, predicted, type_names: list[str]) -> np.ndarray:
+    """Per-type offsets d minimising sum_i (r_i / N_i - sum_t n_it d_t / N_i)^2, with r_i the reference
+    minus the predicted energy of structure i and n_it its atoms of type t (minimum-norm where the
+    compositions cannot tell the types apart)."""
+    counts = np.array([[a.get_chemical_symbols().count(t) for t in type_names] for a in frames], dtype=float)
+    n = counts.sum(axis=1)
+    residual = np.array([a.get_potential_energy() for a in frames]) - np.asarray(predicted, dtype=float)
+    d, *_ = np.linalg.lstsq(counts / n[:, None], residual / n, rcond=None)
+    return d
+
+
+def fitted_shifts(checkpoint: str, train_file: str, type_names: list[str]) -> dict[str, float]:
+    """{type: new shift} for modify_PerTypeScaleShift: the pre-trained shifts plus residual_offsets."""
+    import torch
+    from nequip.integrations.ase import NequIPCalculator
+    from nequip.utils.global_state import set_global_state
+
+    from .datasets import read_frames
+
+    set_global_state()
+    calc = NequIPCalculator._from_saved_model(checkpoint, device="cpu", chemical_species_to_atom_type_map=True)
+    frames = read_frames(train_file)
+    predicted = []
+    for atoms in frames:
+        work = atoms.copy()
+        work.calc = calc
+        predicted.append(work.get_potential_energy())
+    with torch.no_grad():
+        old = shift_module(calc.model).shifts.detach().cpu().numpy().reshape(-1)
+    old = np.broadcast_to(old, (len(type_names),))
+    d = residual_offsets(frames, predicted, type_names)
+    return {t: float(s + x) for t, s, x in zip(type_names, old, d)}
