@@ -20,8 +20,6 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--settings", type=json_arg, required=True, help="the config's `reference` section")
     p.add_argument("--elements", nargs="+", required=True)
-    p.add_argument("--n-real-max", type=int, default=0,
-                   help="largest N_real of the study: checked against the training pool here, before training")
     p.add_argument("--out-dir", required=True)
     args = p.parse_args(argv)
     log = setup_logging(args.log)
@@ -29,10 +27,6 @@ def main(argv=None) -> None:
         parts = prepare(args.settings, args.elements)
     except DatasetError as exc:
         fail(str(exc))
-    if args.n_real_max > len(parts["train_pool"]):
-        fail(f"n_real={args.n_real_max} is larger than the training pool: {len(parts['train_pool'])} structures "
-             f"remain after filtering, the test split and {len(parts['val'])} validation structures; "
-             "lower n_real (or reference.split.n_val) or add data")
     out = Path(args.out_dir)
     summary = {}
     for name, frames in parts.items():

@@ -23,8 +23,8 @@ def main(argv=None) -> None:
     log = setup_logging(args.log)
     frames = read_frames(args.pool)
     if args.n > len(frames):
-        fail(f"{args.what}={args.n} is larger than the {len(frames)} structures available in {args.pool}; "
-             f"lower {args.what} or add data")
+        fail(f"{args.what}={args.n} is larger than the pool: {len(frames)} structures in {args.pool}; "
+             f"lower {args.what} (for n_real, or reference.split.n_val) or add data")
     write_frames(args.out, frames[: args.n])
     log.info("first %d of %d structures of %s", args.n, len(frames), args.pool)
 

@@ -216,14 +216,6 @@ def test_prepare_reference_cli_fails_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "out" / "train_pool.xyz").exists()
 
 
-def test_n_real_larger_than_pool_fails_in_preparation(tmp_path, capsys):
-    write(tmp_path / "d.xyz", labelled(12))
-    with pytest.raises(SystemExit):
-        prepare_reference.main(["--settings", json.dumps(reference_settings(tmp_path / "d.xyz")), "--elements", "C",
-                                "--n-real-max", "800", "--out-dir", str(tmp_path / "out")])
-    assert "n_real=800 is larger than the training pool: 7 structures" in capsys.readouterr().err
-
-
 def test_subsets_are_nested_prefixes(tmp_path):
     write(tmp_path / "pool.xyz", labelled(6))
     for n in (2, 4):
@@ -236,7 +228,7 @@ def test_subset_larger_than_pool(tmp_path, capsys):
     write(tmp_path / "pool.xyz", labelled(3))
     with pytest.raises(SystemExit):
         subset.main(["--pool", str(tmp_path / "pool.xyz"), "--n", "25", "--out", str(tmp_path / "s.xyz")])
-    assert "n_real=25 is larger than the 3 structures" in capsys.readouterr().err
+    assert "n_real=25 is larger than the pool: 3 structures" in capsys.readouterr().err
 
 
 def test_merge_synthetic_holds_out_validation(tmp_path):

@@ -334,6 +334,16 @@ def test_rerun_of_one_target_rebuilds_only_it(tiny_study):
     assert pending <= {"aggregate", "all"}, pending
 
 
+def test_more_n_real_and_seeds_extend_a_study_in_place(tiny_study):
+    """An overlay that adds N_real sizes and seeds (as config/sweep.yaml does) trains only the new runs:
+    the reference preparation, the teacher and pre-training are reused."""
+    (tiny_study / "more.yaml").write_text("n_real: [5, 6]\nseeds: [0, 1]\n")
+    proc = snakemake("-n", "--configfile", "tests/config/tiny.yaml", "more.yaml", "--quiet", "rules", cwd=tiny_study)
+    pending = job_counts(proc.stdout + proc.stderr)
+    assert pending.get("direct") == 3 and pending.get("subset_real") == 1, pending
+    assert not {"prepare_reference", "teacher", "pretrain", "label", "sample"} & set(pending), pending
+
+
 def test_a_killed_labelling_shard_reruns_alone(tiny_study, tmp_path):
     """SIGKILL one labelling shard while both run: the other shard's output stands, the killed one leaves
     no output behind, and the rerun runs that shard again and not its sibling."""
