@@ -388,7 +388,7 @@ def test_multi_element_study_with_reference_computed_in_the_dag(tmp_path):
     teacher = json.loads((out / "teachers/edip/teacher.json").read_text())
     assert set(teacher["isolated_atom_energies"]) == {"C", "Si"}
     df = pd.read_csv(out / "runs.csv")
-    assert sorted(df["teacher"]) == ["direct", "edip"] and (df["forces_rmse_eV_per_A"] > 0).all()
+    assert sorted(df["teacher"]) == ["constant", "direct", "edip"] and (df["forces_rmse_eV_per_A"] > 0).all()
     synthetic = read(out / "edip/synthetic_pool.xyz", ":") + read(out / "edip/synthetic_val.xyz", ":")
     assert sum(a.info.get("config_type") == "nvt" for a in synthetic) == 4  # 2 start cells x 2 snapshots
     pred = read(out / "edip/pretrain-8/finetune-6/full/seed-0/predictions.xyz", ":")
@@ -410,7 +410,7 @@ def test_alchemical_pretraining_end_to_end(tmp_path):
     density = [sum(a.get_masses()) / a.get_volume() for a in pool]  # amu/A^3: Si mass, carbon cell x 1.52^3
     assert 0.5 < min(density) and max(density) < 2.0
     df = pd.read_csv(out / "runs.csv")
-    assert sorted(df["teacher"]) == ["direct", "lcbop"] and (df["forces_rmse_eV_per_A"] > 0).all()
+    assert sorted(df["teacher"]) == ["constant", "direct", "lcbop"] and (df["forces_rmse_eV_per_A"] > 0).all()
 
 
 def test_molecule_study_end_to_end(tmp_path):
@@ -427,7 +427,7 @@ def test_molecule_study_end_to_end(tmp_path):
     pool = read(out / "gfn1" / "synthetic_pool.xyz", ":")
     assert not any(a.pbc.any() for a in pool) and all("stress" not in a.calc.results for a in pool)
     df = pd.read_csv(out / "runs.csv")
-    assert sorted(df["strategy"]) == ["energy-only", "full", "scratch"]
+    assert sorted(df["strategy"]) == ["energy-only", "full", "mean", "scratch"]  # mean: the constant predictor
     assert (df["forces_rmse_eV_per_A"] > 0).all()
     assert (out / "gfn1/pretrain-10/finetune-6/energy-only/seed-0/model.nequip.zip").stat().st_size > 0
     assert "allegro.model.AllegroModel" in (out / "gfn1/pretrain-10/run/config.yaml").read_text()
