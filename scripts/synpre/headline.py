@@ -14,7 +14,7 @@ import math
 
 import pandas as pd
 
-from .aggregate import log_axes
+from .aggregate import config_types, log_axes
 from .plotting import pyplot
 
 METRICS = {"energy": "energy_rmse_meV_per_atom", "forces": "forces_rmse_eV_per_A"}
@@ -34,8 +34,7 @@ def matching_n(direct: list[tuple[float, float]], target: float) -> tuple[float,
 
 def subsets(df: pd.DataFrame) -> list[str]:
     """'all', then every config_type with per-type columns in runs.csv."""
-    return ["all"] + sorted(c[len("energy_rmse_meV_per_atom["):-1] for c in df.columns
-                            if c.startswith("energy_rmse_meV_per_atom["))
+    return ["all"] + config_types(df)
 
 
 def column(metric: str, subset: str) -> str:
