@@ -436,14 +436,14 @@ def test_residual_refit_starts_fine_tuning_from_the_offset_zero_shot_model(real,
     """refit_shift: residual writes the pre-trained shift plus the fitted offset into the nequip config;
     with it the untrained-on model's mean per-atom energy error on the fine-tuning data is zero."""
     from synpre.models import nequip_calculator
-    from synpre.shift_fit import fitted_shifts
+    from synpre.shift_fit import fitted_shifts, shift_module
 
     shifts = fitted_shifts(str(scratch_model / "model.ckpt"), str(real / "train_pool.xyz"), ["C"])
     settings = dict(TINY, finetune={"refit_shift": "residual"}, fitted_shifts=shifts)
     cfg = training_config(settings, "a", "b", "/r", str(scratch_model / "model.ckpt"))
     assert cfg["training_module"]["model"]["modifiers"][0]["shifts"] == shifts
     calc = nequip_calculator(str(scratch_model / "model.ckpt"), "cpu")
-    old = float(calc.model.state_dict()[[k for k in calc.model.state_dict() if k.endswith("per_type_energy_scale_shift.shifts")][0]].reshape(-1)[0])
+    old = float(shift_module(calc.model).shifts.reshape(-1)[0])
     frames = read(real / "train_pool.xyz", ":")
     err = []
     for a in frames:

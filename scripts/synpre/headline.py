@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pandas as pd
 
 from .aggregate import config_types, log_axes
@@ -73,11 +75,12 @@ def headline_table(df: pd.DataFrame) -> pd.DataFrame:
                 mean, std = float(g[col].mean()), float(g[col].std())
                 base = float(d_mean.get(n_real, float("nan")))
                 n_eq, bound = matching_n(curve, mean)
-                sigma = max(std if std == std else 0.0, float(d_std.get(n_real, 0.0)) if n_real in d_std else 0.0)
+                base_std = float(d_std.get(n_real, float("nan")))
+                sigma = float(np.nanmax([std, base_std, 0.0]))  # one seed on a side: no spread from it
                 rows.append({
                     "subset": subset, "teacher": teacher, "strategy": strategy, "n_synth": int(n_synth),
                     "n_real": int(n_real), "metric": name, "pretrained": mean, "pretrained_std": std,
-                    "direct": base, "direct_std": float(d_std.get(n_real, float("nan"))),
+                    "direct": base, "direct_std": base_std,
                     "cut_percent": 100 * (1 - mean / base) if base == base else float("nan"),
                     "welch_p": welch_p(g[col], direct.loc[direct["n_real"] == n_real, col]),
                     "within_1sigma": bool(mean <= base + sigma) if base == base else None,

@@ -37,13 +37,11 @@ def residual_offsets(frames, predicted, type_names: list[str]) -> np.ndarray:
 def fitted_shifts(checkpoint: str, train_file: str, type_names: list[str]) -> dict[str, float]:
     """{type: new shift} for modify_PerTypeScaleShift: the pre-trained shifts plus residual_offsets."""
     import torch
-    from nequip.integrations.ase import NequIPCalculator
-    from nequip.utils.global_state import set_global_state
 
     from .datasets import read_frames
+    from .models import nequip_calculator
 
-    set_global_state()
-    calc = NequIPCalculator._from_saved_model(checkpoint, device="cpu", chemical_species_to_atom_type_map=True)
+    calc = nequip_calculator(checkpoint, "cpu")
     frames = read_frames(train_file)
     predicted = []
     for atoms in frames:
