@@ -56,10 +56,10 @@ def main(argv=None) -> None:
     if args.allow_missing:
         reports, stability_files, rdf_files, dimer_files = ([f for f in files if Path(f).exists()] for files in (
             reports, stability_files, rdf_files, dimer_files))
-    elif missing := [f for f in args.metrics if not Path(f).exists()]:
+    elif missing := [f for f in [*args.metrics, *args.baselines] if f and not Path(f).exists()]:
         fail(f"{len(missing)} metrics files do not exist (first: {missing[0]}); run their evaluate targets, "
              "or pass --allow-missing to aggregate the rest with those runs marked missing")
-    constant = runs_table([f for f in args.baselines if f and Path(f).exists()])
+    constant = runs_table([f for f in args.baselines if f and Path(f).exists()])  # all exist unless --allow-missing
     runs = mark_against_constant(runs_table(args.metrics), constant)
     write_csv(args.csv, pd.concat([runs, constant], ignore_index=True) if len(constant) else runs)
     df = runs[runs["status"] == "ok"]
