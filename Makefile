@@ -9,7 +9,7 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/python -m pip install -r requirements.txt
 	touch $@
 
-.PHONY: install study quick test lint
+.PHONY: install study quick test test-unit lint
 install: $(VENV)/.installed
 
 study: install        ## the embedded default study (config/config.yaml)
@@ -18,8 +18,15 @@ study: install        ## the embedded default study (config/config.yaml)
 quick: install        ## the same DAG at toy scale (config/quick.yaml)
 	$(ACTIVATE) snakemake --cores $(CORES) --configfile config/quick.yaml
 
-test: install         ## unit tests, lint, dry runs and an end-to-end run of a tiny study
-	$(ACTIVATE) pytest -q -rs tests
+# Two tiers (tests/README.md): the unit tier (lint, dry runs, schema, scripts, teachers; no study run and
+# no NequIP training) fails in minutes; the end-to-end tier (real tiny studies, NequIP training, SLURM)
+# runs only after the unit tier has passed: make stops at the first command that fails.
+test: install         ## the unit tier, then the end-to-end tier
+	$(ACTIVATE) pytest -q -rs -m "not e2e" tests
+	$(ACTIVATE) pytest -q -rs -m e2e tests
+
+test-unit: install    ## the unit tier alone
+	$(ACTIVATE) pytest -q -rs -m "not e2e" tests
 
 lint: install
 	$(ACTIVATE) snakemake --lint

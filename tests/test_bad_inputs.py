@@ -31,6 +31,7 @@ def test_every_corpus_file_has_a_case():
     assert {p.name for p in CORPUS.glob("*.extxyz")} | {"broken_gap.xml"} == used
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_stops_with_one_clear_line(name, work):
     case = CASES[name]

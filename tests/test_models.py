@@ -161,6 +161,7 @@ def test_compile_option_reaches_every_model_builder():
                                                                 "a", "b", "/r", pretrained))
 
 
+@pytest.mark.e2e
 def test_min_steps_keeps_early_stopping_from_ending_a_small_run(real, tmp_path):
     """Patience 1 with a min_delta nothing can meet ends a run after its second epoch; with min_steps 15
     (3 steps per epoch: 12 structures, batch 4) early stopping waits until 5 epochs are done."""
@@ -172,6 +173,7 @@ def test_min_steps_keeps_early_stopping_from_ending_a_small_run(real, tmp_path):
         assert json.loads((tmp_path / f"min-{min_steps}" / "training.json").read_text())["epochs"] == epochs
 
 
+@pytest.mark.e2e
 def test_zbl_pair_potential_gives_a_repulsive_wall_and_survives_finetuning(real, tmp_path):
     """model.pair_potential: zbl adds nequip's ZBL term: a trained model's C-C dimer then rises by tens of
     eV between the bond length and 0.6 A, and a model fine-tuned from it keeps the wall."""
@@ -214,6 +216,7 @@ def _weights(ckpt):
     return {k.split("func.")[-1]: v.detach().clone() for k, v in model.named_parameters()}
 
 
+@pytest.mark.e2e
 def test_discriminative_finetuning_freezes_and_scales_layers(real, scratch_model, tmp_path):
     """Zaverkin et al.: layer-wise learning rates lr * xi^distance, the first block and the embedding frozen."""
     settings = dict(TINY, strategy={"name": "disc", "xi": 0.1, "freeze_blocks": 1, "freeze_embedding": True},
@@ -243,6 +246,7 @@ def torch_equal(a, b):
     return torch.equal(a, b)
 
 
+@pytest.mark.e2e
 def test_energy_only_finetuning_and_epoch_checkpoint(real, scratch_model, tmp_path):
     """Energy-only fine-tuning (force weight 0) from the weights after pre-training epoch 1; its forces
     are still evaluated like every other model's."""
@@ -257,6 +261,7 @@ def test_energy_only_finetuning_and_epoch_checkpoint(real, scratch_model, tmp_pa
     assert np.isfinite(json.loads((ft / "m.json").read_text())["forces_rmse_eV_per_A"])
 
 
+@pytest.mark.e2e
 def test_package_and_compile_load_without_the_run_folder(real, scratch_model, tmp_path):
     """A fine-tuned checkpoint still points to its pre-trained parent; its package must not. The
     compiled (AOTInductor) model must give the same predictions and be usable for evaluation."""
@@ -292,6 +297,7 @@ def test_export_with_a_wrong_extension_is_refused(tmp_path, capsys):
     assert "needs the .nequip.zip extension" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_allegro_trains_and_finetunes_discriminatively(real, tmp_path):
     """The second architecture through the same scripts: Allegro from scratch, then fine-tuned with
     layer-wise learning rates (every Allegro parameter is placed in a layer)."""
@@ -388,6 +394,7 @@ def test_stability_rdf_against_the_teachers_md_and_a_bad_reference(real, tmp_pat
     assert not bad.exists() and not bad.with_suffix(".csv").exists()  # stopped before the MD
 
 
+@pytest.mark.e2e
 def test_epoch_beyond_early_stop_is_a_clear_error(real, tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",
@@ -395,12 +402,14 @@ def test_epoch_beyond_early_stop_is_a_clear_error(real, tmp_path, capsys):
     assert "before epoch 5" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_train_from_scratch_publishes_model_and_summary(scratch_model):
     summary = json.loads((scratch_model / "training.json").read_text())
     assert (scratch_model / "model.ckpt").stat().st_size > 0
     assert summary["epochs"] == 2 and np.isfinite(summary["best_val_forces_rmse"])
 
 
+@pytest.mark.e2e
 def test_compiled_training_matches_eager_and_loads_eagerly(real, scratch_model, tmp_path):
     """SLOW (the one compiled run of the suite): training.compile on, the same tiny run as scratch_model.
     torch.compile takes ~3.5 min here on a cold cache (2 shared cores), ~1.2 min on a warm one
@@ -432,6 +441,7 @@ def test_compiled_training_matches_eager_and_loads_eagerly(real, scratch_model, 
     assert (job / "model.nequip.zip").stat().st_size > 0
 
 
+@pytest.mark.e2e
 def test_residual_refit_starts_fine_tuning_from_the_offset_zero_shot_model(real, scratch_model, tmp_path):
     """refit_shift: residual writes the pre-trained shift plus the fitted offset into the nequip config;
     with it the untrained-on model's mean per-atom energy error on the fine-tuning data is zero."""
@@ -453,6 +463,7 @@ def test_residual_refit_starts_fine_tuning_from_the_offset_zero_shot_model(real,
     assert shifts["C"] - old == pytest.approx(np.mean(err), abs=1e-6)
 
 
+@pytest.mark.e2e
 def test_finetune_and_evaluate(real, scratch_model, tmp_path):
     ft = tmp_path / "ft"
     train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",
@@ -540,6 +551,7 @@ def uninterrupted(real, tmp_path_factory):
     return job
 
 
+@pytest.mark.e2e
 def test_same_seed_gives_identical_metrics_and_weights(real, uninterrupted, tmp_path):
     train.main(_six_epochs(real, tmp_path / "again"))
     assert _val_rows(tmp_path / "again") == _val_rows(uninterrupted)
@@ -547,6 +559,7 @@ def test_same_seed_gives_identical_metrics_and_weights(real, uninterrupted, tmp_
     assert first.keys() == again.keys() and all(first[k].equal(again[k]) for k in first)
 
 
+@pytest.mark.e2e
 def test_killed_training_resumes_bit_for_bit(real, uninterrupted, tmp_path):
     """SIGKILL mid-run, then rerun the same command: training continues from run/resume.ckpt and ends
     with the uninterrupted run's metrics and weights, to the last bit."""
@@ -579,6 +592,7 @@ def test_killed_training_resumes_bit_for_bit(real, uninterrupted, tmp_path):
     assert all(resumed[k].equal(plain[k]) for k in plain)
 
 
+@pytest.mark.e2e
 def test_diverging_training_stops_with_a_clear_message(real, tmp_path, capsys):
     settings = dict(TINY, training=dict(TINY["training"], lr=1e3, max_epochs=3))
     args = ["--train", str(real / "train_pool.xyz"), "--val", str(real / "val.xyz"), "--out-dir", str(tmp_path / "job")]
@@ -590,6 +604,7 @@ def test_diverging_training_stops_with_a_clear_message(real, tmp_path, capsys):
     assert not (tmp_path / "job" / "model.ckpt").exists()
 
 
+@pytest.mark.e2e
 def test_diverging_training_retries_with_a_lower_learning_rate(real, tmp_path):
     settings = dict(TINY, training=dict(TINY["training"], lr=1e3, divergence_retries=1, divergence_lr_factor=5e-6))
     train.main(["--settings", json.dumps(settings), "--train", str(real / "train_pool.xyz"), "--val",

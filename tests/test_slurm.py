@@ -10,6 +10,7 @@ import pytest
 
 from conftest import ROOT, TINY_OUTPUTS, scratch_copy, snakemake
 
+pytestmark = pytest.mark.e2e  # the end-to-end tier (tests/README.md)
 CLUSTER = ROOT / "tests" / "slurm" / "local_cluster.sh"
 # the profile's first status check comes after 40 s and then every 30 s: right for a real queue, slow here
 FAST_POLL = ("--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "5")

@@ -70,6 +70,7 @@ def test_too_small_a_map_is_enlarged(data, tmp_path):
     assert (tmp_path / "t.lmdb").exists() and len(list(tmp_path.iterdir())) == 1
 
 
+@pytest.mark.e2e
 def test_pretraining_from_lmdb_matches_extxyz(data, tmp_path):
     """The same frames (the same from_ase), order (EpochShuffle over the same indices), seed and
     statistics: every epoch's validation metrics and the final weights are identical, not just close.

@@ -219,6 +219,7 @@ def tiny_study(tmp_path_factory):
     return work
 
 
+@pytest.mark.e2e
 def test_end_to_end_outputs(tiny_study):
     out = tiny_study / "results" / "tiny"
     for rel in TINY_OUTPUTS:
@@ -260,6 +261,7 @@ def test_end_to_end_outputs(tiny_study):
     assert list((out / "logs").rglob("*.log")) and list((out / "benchmarks").rglob("*.tsv"))
 
 
+@pytest.mark.e2e
 def test_switching_use_conda_on_reruns_nothing(tiny_study):
     """profiles/default drops the software-env rerun trigger: results made without --use-conda stand.
     A stand-in conda (tests/conda_stub) answers snakemake's queries; no env is created."""
@@ -277,6 +279,7 @@ def study_report(tiny_study):
     return tiny_study / "report.html"
 
 
+@pytest.mark.e2e
 def test_report_holds_every_figure_and_table(study_report):
     html = study_report.read_text()
     for name in ("learning_curves.png", "data_efficiency.png", "survival.png", "dimer_curves.png", "parity.png", "rdf.png",
@@ -286,6 +289,7 @@ def test_report_holds_every_figure_and_table(study_report):
         assert caption in html, caption
 
 
+@pytest.mark.e2e
 def test_report_renders_in_a_browser(study_report, tmp_path):
     """Headless Chromium renders the report: the app's menu shows every result category, and the
     screenshot is not blank."""
@@ -308,6 +312,7 @@ def test_report_renders_in_a_browser(study_report, tmp_path):
     shutil.copyfile(shot, study_report.with_name("report-screenshot.png"))
 
 
+@pytest.mark.e2e
 def test_reference_build_remakes_a_reference_set(tiny_study):
     snakemake("reference_build", "--cores", "2", "--configfile", "tests/config/tiny.yaml", cwd=tiny_study)
     from ase.io import read
@@ -320,6 +325,7 @@ def test_reference_build_remakes_a_reference_set(tiny_study):
     assert all(-59 < a.get_potential_energy() / len(a) < -55 for a in frames)
 
 
+@pytest.mark.e2e
 def test_rerun_of_one_target_rebuilds_only_it(tiny_study):
     target = "results/tiny/direct/pretrain-0/finetune-5/scratch/seed-0/metrics.json"
     proc = snakemake("--cores", "1", "--configfile", "tests/config/tiny.yaml", "-f", target, cwd=tiny_study)
@@ -334,6 +340,7 @@ def test_rerun_of_one_target_rebuilds_only_it(tiny_study):
     assert pending <= {"aggregate", "all"}, pending
 
 
+@pytest.mark.e2e
 def test_more_n_real_and_seeds_extend_a_study_in_place(tiny_study):
     """An overlay that adds N_real sizes and seeds (as config/sweep.yaml does) trains only the new runs:
     the reference preparation, the teacher and pre-training are reused."""
@@ -344,6 +351,7 @@ def test_more_n_real_and_seeds_extend_a_study_in_place(tiny_study):
     assert not {"prepare_reference", "teacher", "pretrain", "label", "sample"} & set(pending), pending
 
 
+@pytest.mark.e2e
 def test_a_killed_labelling_shard_reruns_alone(tiny_study, tmp_path):
     """SIGKILL one labelling shard while both run: the other shard's output stands, the killed one leaves
     no output behind, and the rerun runs that shard again and not its sibling."""
@@ -375,6 +383,7 @@ def test_a_killed_labelling_shard_reruns_alone(tiny_study, tmp_path):
     assert job_counts(log).get("label") == 1 and "shard-1.xyz" in log and "output: results/tiny/gap-tiny/labels/shard-0.xyz" not in log
 
 
+@pytest.mark.e2e
 def test_multi_element_study_with_reference_computed_in_the_dag(tmp_path):
     """SiC: the reference set is made by reference_build inside the same run (Tersoff labels), an EDIP
     teacher labels MD and NVT snapshots, and a two-species NequIP model goes through every stage."""
@@ -395,6 +404,7 @@ def test_multi_element_study_with_reference_computed_in_the_dag(tmp_path):
     assert all(set(a.get_chemical_symbols()) == {"C", "Si"} for a in pred)
 
 
+@pytest.mark.e2e
 def test_alchemical_pretraining_end_to_end(tmp_path):
     """The paper's Si experiment in miniature: carbon structures labelled by a carbon potential are
     transmuted to silicon (scaled cell, forces scaled by 1/s) and pre-train a Si model."""
@@ -413,6 +423,7 @@ def test_alchemical_pretraining_end_to_end(tmp_path):
     assert sorted(df["teacher"]) == ["constant", "direct", "lcbop"] and (df["forces_rmse_eV_per_A"] > 0).all()
 
 
+@pytest.mark.e2e
 def test_molecule_study_end_to_end(tmp_path):
     """Non-periodic data and Allegro through the whole DAG: a GFN2-xTB reference made in the DAG, GFN1-xTB
     synthetic data, full and energy-only fine-tuning, packaged models."""
@@ -434,6 +445,7 @@ def test_molecule_study_end_to_end(tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_keep_going_isolates_failed_runs_and_marks_them_missing(tmp_path):
     """A DAG of 70+ jobs where the runs of one strategy diverge (lr 1000): --keep-going finishes every
     independent job, and the aggregate that onerror writes marks the failed runs instead of dropping them."""
