@@ -89,3 +89,17 @@ def real(root, tmp_path_factory):
     for name, n in (("train_pool", 12), ("val", 4), ("test", 6)):
         write(d / f"{name}.xyz", parts[name][:n])
     return d
+
+
+# The end-to-end tier (tests/README.md): a test that uses one of these fixtures runs a study, trains a model
+# or starts the SLURM cluster, so it must carry @pytest.mark.e2e. Collection stops otherwise, instead of
+# such a test slowing down the unit tier unnoticed.
+E2E_FIXTURES = {"tiny_study", "study_report", "scratch_model", "uninterrupted", "slurm"}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [item.nodeid for item in items
+                if E2E_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("e2e") is None]
+    if unmarked:
+        raise pytest.UsageError("tests that use a study, training or SLURM fixture must be marked "
+                                f"@pytest.mark.e2e (tests/README.md): {', '.join(unmarked)}")
