@@ -2,7 +2,8 @@
 """Benchmark: wall time of a whole study from nothing (all of results/<study>/ removed first).
 
 Prints the machine, the date, the command, the total wall time and the per-rule time from the
-benchmark TSVs that every rule writes. Not a test: run it by hand and copy the table into the README.
+benchmark TSVs that every rule writes. Not a test: run it by hand and copy the table into
+docs/default-study/README.md (Measured wall time).
 
   python bench/study_walltime.py --configfile config/quick.yaml --cores 2
 """
