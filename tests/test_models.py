@@ -15,6 +15,7 @@ import label
 import teacher
 import train
 from synpre.nequip_config import training_config
+from synpre.recipe import energy_only
 
 TINY = {
     "elements": ["C"], "seed": 0,
@@ -132,7 +133,9 @@ def test_generated_nequip_config_shapes():
 
 
 def test_strategy_configs():
-    eo = training_config(dict(TINY, strategy={"energy_only": True}), "a.xyz", "b.xyz", "/tmp/run", "p.ckpt")
+    eo_training = dict(TINY["training"], **energy_only(TINY["training"]))  # as synpre.recipe.resolve makes it
+    eo = training_config(dict(TINY, strategy={"energy_only": True}, training=eo_training), "a.xyz", "b.xyz",
+                         "/tmp/run", "p.ckpt")
     module = eo["training_module"]
     assert module["loss"]["coeffs"]["forces"] == 0.0 and module["val_metrics"]["coeffs"]["forces_rmse"] == 0.0
     assert module["lr_scheduler"]["monitor"] == "val0_epoch/per_atom_energy_rmse"
@@ -247,7 +250,8 @@ def test_energy_only_finetuning_and_epoch_checkpoint(real, scratch_model, tmp_pa
     """Energy-only fine-tuning (force weight 0) from the weights after pre-training epoch 1; its forces
     are still evaluated like every other model's."""
     assert (scratch_model / "after-epoch-1.ckpt").stat().st_size > 0
-    settings = dict(TINY, strategy={"name": "eo", "energy_only": True})
+    settings = dict(TINY, strategy={"name": "eo", "energy_only": True},
+                    training=dict(TINY["training"], **energy_only(TINY["training"])))
     ft = tmp_path / "eo"
     train.main(["--settings", json.dumps(settings), "--train", str(real / "train_pool.xyz"), "--val",
                 str(real / "val.xyz"), "--pretrained", str(scratch_model / "after-epoch-1.ckpt"), "--out-dir", str(ft)])
