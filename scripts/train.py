@@ -179,7 +179,7 @@ def main(argv=None) -> None:
     summary.update(wall_seconds=round(wall, 1), resumed=resume, lr=float(settings["training"]["lr"]),
                    divergence_retries=attempt, pretrained=args.pretrained, train=args.train,
                    val=args.val, monitor=monitor, threads=args.threads, nequip_config=str(cfg_path),
-                   compiled=bool(settings["training"].get("compile")), fitted_shifts=settings.get("fitted_shifts"))
+                   compiled=bool(settings["training"]["compile"]), fitted_shifts=settings.get("fitted_shifts"))
     for k in args.keep_epochs:
         saved = run_dir / f"epoch-{k - 1}.ckpt"  # Lightning counts epochs from 0
         if not saved.exists():

@@ -24,7 +24,7 @@ TINY = {
               "energy_shift": "mean", "energy_scale": "forces_rms"},
     "training": {"lr": 0.005, "batch_size": 4, "ema_decay": 0.99, "max_epochs": 2, "early_stopping_patience": 5,
                  "lr_scheduler": True, "lr_patience": 2, "lr_factor": 0.5, "loss": {"energy": 4.0, "forces": 1.0},
-                 "monitor": "weighted_sum"},
+                 "monitor": "weighted_sum", "early_stopping_min_delta": 0.0, "min_steps": 0, "compile": False},
     "finetune": {"refit_shift": True},
 }
 

@@ -27,7 +27,7 @@ def param_groups(settings: dict) -> dict | None:
 
 
 def scheduler(t: dict, monitor: str) -> dict | None:
-    kind = t.get("lr_scheduler", True)
+    kind = t["lr_scheduler"]
     if kind in (False, None):
         return None
     if kind == "cosine":
@@ -67,7 +67,7 @@ def compile_mode(settings: dict) -> dict:
     need an unchanged config) are the same as before the option existed. Saved checkpoints load eagerly
     all the same: nequip's loaders (evaluation, nequip-package, nequip-compile) build them with their own
     compile_mode (eager), which overrides the one recorded in the checkpoint."""
-    return {"compile_mode": "compile"} if settings["training"].get("compile") else {}
+    return {"compile_mode": "compile"} if settings["training"]["compile"] else {}
 
 
 def allegro_block(m: dict, seed: int) -> dict:
@@ -146,7 +146,7 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
          "filename": "best"},
         {"_target_": "synpre.resume.ResumePoint", "path": f"{run_dir}/resume.ckpt"},
         {"_target_": "lightning.pytorch.callbacks.EarlyStopping", "monitor": monitor,
-         "patience": int(t["early_stopping_patience"]), "min_delta": float(t.get("early_stopping_min_delta", 0.0)),
+         "patience": int(t["early_stopping_patience"]), "min_delta": float(t["early_stopping_min_delta"]),
          "check_finite": True},
         {"_target_": "lightning.pytorch.callbacks.LearningRateMonitor", "logging_interval": "epoch"},
         {"_target_": "synpre.progress.EpochProgress"},  # one line per epoch in the job's log
@@ -168,7 +168,7 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
         trainer["max_time"] = t["max_time"]
     # Patience counted in epochs is a few optimiser steps on a small set (10 structures, batch 4: 3 per
     # epoch): early stopping may fire only after min_steps, so small sets train as much as the recipe says.
-    if t.get("min_steps"):
+    if t["min_steps"]:
         trainer["min_steps"] = int(t["min_steps"])
     if t.get("max_steps"):
         trainer["max_steps"] = int(t["max_steps"])

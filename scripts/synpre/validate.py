@@ -120,7 +120,7 @@ def check_compiler(config: dict, env) -> None:
     runs = {"training": resolve(config, "direct"), "pretraining": resolve(config, "pretrain")}
     runs.update({f"finetune.strategies.{k}.training": resolve(config, "finetune", k)
                  for k in config["finetune"]["strategies"]})
-    on = [key for key, settings in runs.items() if settings["training"].get("compile")]
+    on = [key for key, settings in runs.items() if settings["training"]["compile"]]
     compiler = env.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
     if on and not compiler:
         raise ValueError(
