@@ -27,6 +27,39 @@ def in_root(monkeypatch):
     monkeypatch.chdir(ROOT)  # the configs name their data relative to the checkout
 
 
+def test_a_new_datasets_config_states_only_data_elements_teacher_sampling_and_sweep(in_root):
+    """config/minimal.yaml: every other key is a schema default, and its runs train with the default
+    study's recipe and model."""
+    raw = yaml.safe_load((ROOT / "config/minimal.yaml").read_text())
+    assert set(raw) == {"study", "elements", "reference", "teachers", "pretrain_teachers", "sampling",
+                        "n_synth", "n_real", "seeds"}
+    assert set(raw["reference"]) == {"files", "isolated_atom_energies"}
+    assert set(raw["sampling"]) == {"composition", "densities", "anneal_temperatures"}
+    minimal, default = study("config/minimal.yaml"), study()
+    validate.check_study(minimal)
+    for stage, strategy in (("direct", None), ("finetune", "full"), ("pretrain", None)):
+        ours, theirs = resolve(minimal, stage, strategy, 25), resolve(default, stage, strategy, 25)
+        assert ours["model"] == theirs["model"] and ours["finetune"] == theirs["finetune"]
+        if stage != "pretrain":  # pre-training: the default study's pretraining overrides are its own
+            assert ours["training"] == theirs["training"]
+    assert minimal["sampling"]["protocol"] == default["sampling"]["protocol"]
+
+
+def test_a_partial_training_section_is_completed_by_the_defaults():
+    """A study that changes one training key keeps every other from the schema, and pretraining's and a
+    strategy's keys still override it; the schema fills nothing into those overrides."""
+    config = study("config/minimal.yaml", training={"lr": 0.001}, pretraining={"ema_decay": 0.999},
+                   finetune={"strategies": {"slow": {"training": {"lr": 0.0001}}}})
+    default = study()["training"]
+    assert config["training"] == dict(default, lr=0.001)
+    assert config["pretraining"] == {"ema_decay": 0.999}
+    assert config["finetune"]["strategies"]["slow"]["training"] == {"lr": 0.0001}
+    pre = resolve(config, "pretrain")["training"]
+    assert pre["ema_decay"] == 0.999 and pre["lr"] == 0.001 and pre["max_epochs"] == default["max_epochs"]
+    assert resolve(config, "finetune", "slow")["training"]["lr"] == 0.0001
+    assert resolve(config, "direct")["training"]["ema_decay"] == default["ema_decay"]
+
+
 def test_pretraining_overrides_training_and_compile_follows_the_run_size():
     config = study()
     pre = resolve(config, "pretrain", n_train=800)["training"]
