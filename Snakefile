@@ -42,7 +42,7 @@ include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/export.smk"
 
 
-check_cluster_resources({r.name for r in workflow.rules})
+validate.check_cluster_resources(config, {r.name for r in workflow.rules})
 
 
 rule all:

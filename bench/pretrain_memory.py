@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from synpre.cli import with_synpre_importable  # noqa: E402
+from synpre.configcheck import fill_defaults, load_schema  # noqa: E402
 from synpre.nequip_config import training_config  # noqa: E402
+from synpre.recipe import resolve  # noqa: E402
 from synpre.threads import limit_threads  # noqa: E402
 
 
@@ -106,9 +108,11 @@ def measure(cmd: list[str], env: dict, cwd: Path, log: Path) -> dict:
 
 
 def settings(config: dict) -> dict:
-    """The default study's pre-training settings (training, overridden by pretraining), one epoch."""
-    training = {**config["training"], **config["pretraining"], "max_epochs": 1}
-    return {"elements": config["elements"], "model": config["model"], "seed": 0, "training": training}
+    """The default study's pre-training settings (synpre.recipe.resolve: training, overridden by pretraining),
+    one epoch."""
+    resolved = resolve(config, "pretrain")
+    resolved["training"]["max_epochs"] = 1
+    return dict(resolved, seed=0)
 
 
 def main() -> None:
@@ -119,6 +123,7 @@ def main() -> None:
     args = p.parse_args()
     env = with_synpre_importable(dict(os.environ, **limit_threads(1)))
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    fill_defaults(config, load_schema(str(ROOT / "workflow" / "schemas" / "config.schema.yaml")))
     nequip_train = str(Path(sys.executable).with_name("nequip-train"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

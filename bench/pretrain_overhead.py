@@ -45,13 +45,13 @@ SYNPRE_CALLBACKS = ("synpre.resume.ResumePoint", "synpre.progress.EpochProgress"
 def settings_from(configfile: str, epochs: int) -> dict:
     """The `pretrain` rule's settings for this study config (schema defaults filled), fixed epochs."""
     from synpre.configcheck import fill_defaults, load_schema
+    from synpre.recipe import resolve
 
     cfg = yaml.safe_load(Path(configfile).read_text())
     fill_defaults(cfg, load_schema(str(ROOT / "workflow" / "schemas" / "config.schema.yaml")))
-    training = dict(cfg["training"], **cfg["pretraining"])
-    training.update(max_epochs=epochs, early_stopping_patience=epochs + 1)
-    return {"elements": cfg["elements"], "model": cfg["model"],
-            "finetune": {"refit_shift": cfg["finetune"]["refit_shift"]}, "training": training, "seed": 0}
+    settings = resolve(cfg, "pretrain")
+    settings["training"].update(max_epochs=epochs, early_stopping_patience=epochs + 1)
+    return dict(settings, seed=0)
 
 
 def raw_config(settings: dict, train: str, val: str, run_dir: Path) -> dict:

@@ -39,7 +39,7 @@ def fit_eam_teacher(args, spec: dict, log) -> dict:
     write_setfl(model, path, info["rho_max"])
     write_json(path.with_name("fit.json"), info)
     return {"name": args.name, "kind": "eam", "path": str(path.resolve()), "fitted": True,
-            "fit_data": args.fit_data, "eam": spec["eam"], "fit": info["history"][-1]}
+            "fit_data": args.fit_data, "eam": spec["eam"], "r0_initial": info["r0_initial"], "fit": info["history"][-1]}
 
 
 def fit_ace_teacher(args, spec: dict, log) -> dict:

@@ -28,7 +28,7 @@ import yaml
 
 from synpre.atomic import atomic_path, write_json
 from synpre.cli import fail, json_arg, parser, setup_logging, with_synpre_importable
-from synpre.nequip_config import MONITORS, recipe, refit_mode, training_config
+from synpre.nequip_config import MONITORS, refit_mode, training_config
 from synpre.threads import limit_threads
 
 
@@ -127,7 +127,8 @@ def run_nequip(settings: dict, args, run_dir: Path, env: dict, log):
 
 def main(argv=None) -> None:
     p = parser(__doc__)
-    p.add_argument("--settings", type=json_arg, required=True, help="elements, seed, model, training (JSON or @file)")
+    p.add_argument("--settings", type=json_arg, required=True, 
+                   help="elements, seed, model, training, as synpre.recipe.resolve makes them (JSON or @file)")
     p.add_argument("--train", required=True, help="extxyz, or NequIP LMDB (*.lmdb, scripts/to_lmdb.py)")
     p.add_argument("--val", required=True, help="extxyz, or NequIP LMDB when --train is")
     p.add_argument("--pretrained", help="checkpoint to fine-tune (omit to train from scratch)")
@@ -142,7 +143,7 @@ def main(argv=None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     if args.pretrained and not Path(args.pretrained).exists():
         fail(f"pre-trained checkpoint {args.pretrained} does not exist; run its pretrain target first")
-    t = recipe(args.settings)
+    t = args.settings["training"]  # resolved by synpre.recipe: strategy, energy_only and compile applied
     settings, retries = args.settings, int(t.get("divergence_retries", 0))
     if args.pretrained and refit_mode(settings) == "residual":
         from synpre.shift_fit import fitted_shifts
@@ -178,7 +179,7 @@ def main(argv=None) -> None:
     summary.update(wall_seconds=round(wall, 1), resumed=resume, lr=float(settings["training"]["lr"]),
                    divergence_retries=attempt, pretrained=args.pretrained, train=args.train,
                    val=args.val, monitor=monitor, threads=args.threads, nequip_config=str(cfg_path),
-                   compiled=bool(settings["training"].get("compile")), fitted_shifts=settings.get("fitted_shifts"))
+                   compiled=bool(settings["training"]["compile"]), fitted_shifts=settings.get("fitted_shifts"))
     for k in args.keep_epochs:
         saved = run_dir / f"epoch-{k - 1}.ckpt"  # Lightning counts epochs from 0
         if not saved.exists():

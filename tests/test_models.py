@@ -15,6 +15,7 @@ import label
 import teacher
 import train
 from synpre.nequip_config import training_config
+from synpre.recipe import energy_only
 
 TINY = {
     "elements": ["C"], "seed": 0,
@@ -23,7 +24,7 @@ TINY = {
               "energy_shift": "mean", "energy_scale": "forces_rms"},
     "training": {"lr": 0.005, "batch_size": 4, "ema_decay": 0.99, "max_epochs": 2, "early_stopping_patience": 5,
                  "lr_scheduler": True, "lr_patience": 2, "lr_factor": 0.5, "loss": {"energy": 4.0, "forces": 1.0},
-                 "monitor": "weighted_sum"},
+                 "monitor": "weighted_sum", "early_stopping_min_delta": 0.0, "min_steps": 0, "compile": False},
     "finetune": {"refit_shift": True},
 }
 
@@ -132,7 +133,9 @@ def test_generated_nequip_config_shapes():
 
 
 def test_strategy_configs():
-    eo = training_config(dict(TINY, strategy={"energy_only": True}), "a.xyz", "b.xyz", "/tmp/run", "p.ckpt")
+    eo_training = dict(TINY["training"], **energy_only(TINY["training"]))  # as synpre.recipe.resolve makes it
+    eo = training_config(dict(TINY, strategy={"energy_only": True}, training=eo_training), "a.xyz", "b.xyz",
+                         "/tmp/run", "p.ckpt")
     module = eo["training_module"]
     assert module["loss"]["coeffs"]["forces"] == 0.0 and module["val_metrics"]["coeffs"]["forces_rmse"] == 0.0
     assert module["lr_scheduler"]["monitor"] == "val0_epoch/per_atom_energy_rmse"
@@ -251,7 +254,8 @@ def test_energy_only_finetuning_and_epoch_checkpoint(real, scratch_model, tmp_pa
     """Energy-only fine-tuning (force weight 0) from the weights after pre-training epoch 1; its forces
     are still evaluated like every other model's."""
     assert (scratch_model / "after-epoch-1.ckpt").stat().st_size > 0
-    settings = dict(TINY, strategy={"name": "eo", "energy_only": True})
+    settings = dict(TINY, strategy={"name": "eo", "energy_only": True},
+                    training=dict(TINY["training"], **energy_only(TINY["training"])))
     ft = tmp_path / "eo"
     train.main(["--settings", json.dumps(settings), "--train", str(real / "train_pool.xyz"), "--val",
                 str(real / "val.xyz"), "--pretrained", str(scratch_model / "after-epoch-1.ckpt"), "--out-dir", str(ft)])
@@ -623,6 +627,7 @@ def test_eam_fit_teacher_exports_a_working_potential(real, tmp_path):
     assert t["kind"] == "eam" and t["isolated_atom_energies"]["C"] == pytest.approx(0.0, abs=1e-9)
     fit = json.loads((tmp_path / "eam" / "fit.json").read_text())["history"]
     assert fit[-1]["forces_rmse_eV_per_A"] < fit[0]["forces_rmse_eV_per_A"]  # gradient descent made progress
+    assert 1.3 < t["r0_initial"]["C-C"] < 1.6  # from the data: amorphous carbon's bond length
     label.main(["--teacher", f"@{tmp_path / 'teacher.json'}", "--inputs", str(real / "val.xyz"),
                 "--out", str(tmp_path / "lab.xyz")])
     assert all(np.isfinite(a.get_forces()).all() for a in read(tmp_path / "lab.xyz", ":"))
@@ -638,6 +643,22 @@ def test_eam_fit_teacher_exports_a_working_potential(real, tmp_path):
     e_torch, _ = model.energies(_Graph([atoms], ["C"], 3.0, torch))
     lab0 = read(tmp_path / "lab.xyz", 0)
     assert lab0.get_potential_energy() == pytest.approx(e_torch.item(), rel=1e-6)
+
+
+def test_eam_r0_starts_at_each_pairs_nearest_neighbour_distance():
+    """Without eam.r0 the Morse r0 of each element pair starts at that pair's nearest-neighbour distance
+    in the fitting data: in zincblende SiC, Si-C bonds are a*sqrt(3)/4 and like neighbours a/sqrt(2)."""
+    from ase.build import bulk
+
+    from synpre.eam import EAMFitError, nearest_neighbour_r0
+
+    a = 4.36
+    sic = bulk("SiC", "zincblende", a=a).repeat(2)
+    r0 = nearest_neighbour_r0([sic], ["C", "Si"], 3.5)  # C-C, C-Si, Si-Si
+    assert r0 == pytest.approx([a / 2**0.5, a * 3**0.5 / 4, a / 2**0.5])
+    assert nearest_neighbour_r0([sic], ["C", "Si"], 2.5) == pytest.approx([a * 3**0.5 / 4] * 3)  # unseen: the others'
+    with pytest.raises(EAMFitError, match="within eam.cutoff=1.0 A; raise eam.cutoff or give eam.r0"):
+        nearest_neighbour_r0([sic], ["C", "Si"], 1.0)
 
 
 def test_diverging_eam_fit_names_the_key(real, tmp_path, capsys):
@@ -671,11 +692,16 @@ def test_ace_fit_teacher_fits_labels_and_loads_by_path(real, tmp_path):
     assert again["isolated_atom_energies"] == pytest.approx(t["isolated_atom_energies"])
 
 
-def test_ace_fit_without_settings_names_the_key():
+@pytest.mark.parametrize("kind, message", [
+    ("ace_fit", r"teachers\.a\.ace: ace_fit needs its basis settings"),
+    ("eam_fit", r"teachers\.a\.eam: eam_fit needs its fit settings, at least the cutoff"),
+    ("gap_fit", r"teachers\.a\.gap: gap_fit needs its descriptor settings"),
+])
+def test_fitted_teacher_without_its_settings_names_the_key(kind, message):
     from synpre.teachers import TeacherError, check_teacher_spec
 
-    with pytest.raises(TeacherError, match=r"teachers\.a\.ace: ace_fit needs its basis settings"):
-        check_teacher_spec("a", {"kind": "ace_fit"}, ["C"])
+    with pytest.raises(TeacherError, match=message + r".*; add the `\w+:` block under teachers\.a"):
+        check_teacher_spec("a", {"kind": kind}, ["C"])
 
 
 def test_ace_teacher_without_python_ace_is_a_clear_error(tmp_path, monkeypatch):

@@ -36,6 +36,7 @@ def test_lint():
     ("config/teachers.yaml", 24),  # (5 teachers x 1 N_synth + direct) x 2 N_real x 2 seeds
     ("config/paper.yaml", 8 * 5 * 7),   # (6 N_synth + direct) x 8 N_real x 5 seeds
     ("config/molecule.yaml", 4 * 2 * 3),  # (3 strategies + direct) x 3 N_real x 2 seeds
+    ("config/minimal.yaml", 2 * 2 * 3),   # a new dataset's least config: (1 N_synth + direct) x 2 N_real x 3 seeds
     ("config/config.yaml config/strict.yaml", 2 * 1 * 3),  # overlays: (1 N_synth + direct) x 1 N_real x 3 seeds
     ("config/config.yaml config/sweep.yaml", 2 * 5 * 3),   # (1 N_synth + direct) x 5 N_real x 3 seeds
 ])

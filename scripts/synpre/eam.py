@@ -8,6 +8,8 @@ Functional form, per element a (embedding, density) and element pair ab (pair te
     F_a(rho)  = c1 rho + c2 rho^2                                             (quadratic embedding)
     fc(r)     = [1 + cos(pi r / r_c)] / 2 for r < r_c, else 0                 (smooth cutoff)
 
+Each pair's r0 starts at ``eam.r0`` if given, else at the typical nearest-neighbour distance of that
+element pair in the fitting data (:func:`nearest_neighbour_r0`), so no element's bond length is assumed.
 The parameters are fitted by gradient descent (Adam, torch autograd) on per-atom energies and forces,
 then tabulated into a LAMMPS ``eam/alloy`` setfl file that ASE's EAM calculator (and LAMMPS) read.
 A free atom has zero energy, matching labels referenced to isolated atoms.
@@ -63,15 +65,47 @@ class _Graph:
         self.n_structures = len(frames)
 
 
+def element_pairs(n_elements: int) -> list[tuple[int, int]]:
+    """The element pairs (a <= b) of an EAM, in the order of its pair parameters and setfl tables."""
+    return list(itertools.combinations_with_replacement(range(n_elements), 2))
+
+
+def nearest_neighbour_r0(frames, elements: list[str], cutoff: float) -> list[float]:
+    """Initial Morse r0 of each element pair (element_pairs order): the median, over the atoms of one
+    element that have a neighbour of the other within ``cutoff`` (minimum image, periodic cells
+    included), of the distance to the nearest such neighbour. A pair never found within the cutoff
+    starts at the median of the other pairs."""
+    pairs = element_pairs(len(elements))
+    nearest = {pair: [] for pair in pairs}
+    for atoms in frames:
+        i, j, d = neighbor_list("ijd", atoms, cutoff)
+        z = np.array([elements.index(s) for s in atoms.get_chemical_symbols()])
+        for a, b in pairs:
+            for x, y in {(a, b), (b, a)}:  # atoms of x, nearest neighbour of y
+                sel = (z[i] == x) & (z[j] == y)
+                closest = np.full(len(atoms), np.inf)
+                np.minimum.at(closest, i[sel], d[sel])
+                nearest[(a, b)].extend(closest[np.isfinite(closest)])
+    found = [float(np.median(v)) for v in nearest.values() if v]
+    if not found:
+        raise EAMFitError(f"no two atoms of the fitting data are within eam.cutoff={cutoff} A; raise eam.cutoff "
+                          "or give eam.r0")
+    fallback = float(np.median(found))
+    return [float(np.median(nearest[pair])) if nearest[pair] else fallback for pair in pairs]
+
+
 class EAMModel:
-    def __init__(self, elements: list[str], cutoff: float, torch, r0: float = 1.5):
+    def __init__(self, elements: list[str], cutoff: float, torch, r0: float | list[float] = 1.5):
+        """``r0``: the initial Morse bond length (A), one for every element pair or one per pair."""
         self.torch, self.elements, self.cutoff = torch, list(elements), float(cutoff)
         n = len(elements)
-        self.pairs = list(itertools.combinations_with_replacement(range(n), 2))
+        self.pairs = element_pairs(n)
         z = lambda v, size: torch.full((size,), v, dtype=torch.float64, requires_grad=True)
+        r0 = [float(r0)] * len(self.pairs) if np.isscalar(r0) else [float(r) for r in r0]
         self.raw = {
             "D": z(_softplus_inv(1.0), len(self.pairs)), "alpha": z(_softplus_inv(2.0), len(self.pairs)),
-            "r0": z(r0, len(self.pairs)), "A": z(_softplus_inv(1.0), n), "beta": z(_softplus_inv(2.0), n),
+            "r0": torch.tensor(r0, dtype=torch.float64, requires_grad=True),
+            "A": z(_softplus_inv(1.0), n), "beta": z(_softplus_inv(2.0), n),
             "c1": z(-1.0, n), "c2": z(0.05, n),
         }
         index = torch.zeros((n, n), dtype=torch.long)
@@ -120,8 +154,12 @@ def fit_eam(frames, elements: list[str], settings: dict, log) -> tuple[EAMModel,
     import torch
 
     torch.manual_seed(int(settings.get("seed", 0)))
-    g = _Graph(frames, elements, float(settings["cutoff"]), torch)
-    model = EAMModel(elements, float(settings["cutoff"]), torch, r0=float(settings.get("r0", 1.5)))
+    cutoff = float(settings["cutoff"])
+    g = _Graph(frames, elements, cutoff, torch)
+    r0 = settings.get("r0")  # an explicit eam.r0 starts every pair there
+    model = EAMModel(elements, cutoff, torch, r0=nearest_neighbour_r0(frames, elements, cutoff) if r0 is None else r0)
+    r0 = {f"{elements[a]}-{elements[b]}": r for (a, b), r in zip(model.pairs, model.raw["r0"].tolist())}
+    log.info("EAM initial r0 per element pair (A): %s", r0)
     opt = torch.optim.Adam(list(model.raw.values()), lr=float(settings.get("lr", 0.02)))
     w_f = float(settings.get("force_weight", 1.0))
     history, first_loss = [], None
@@ -148,7 +186,7 @@ def fit_eam(frames, elements: list[str], settings: dict, log) -> tuple[EAMModel,
                           "lower eam.lr")
     with torch.no_grad():
         _, rho = model.energies(g)
-    return model, {"history": history, "rho_max": float(rho.max()),
+    return model, {"history": history, "rho_max": float(rho.max()), "r0_initial": r0,
                    "params": {k: v.detach().tolist() for k, v in model.params().items()}}
 
 

@@ -1,4 +1,4 @@
-"""Generate nequip 0.19 (Lightning + Hydra) training configs from the study's settings.
+"""Generate nequip 0.19 (Lightning + Hydra) training configs from a run's settings (synpre.recipe.resolve).
 
 One builder for all three kinds of run, so pre-training, fine-tuning and direct training differ only
 where the method says they should: the data, and (for fine-tuning) where the initial weights come from.
@@ -15,29 +15,19 @@ MONITORS = {"weighted_sum": "val0_epoch/weighted_sum", "forces_rmse": "val0_epoc
             "per_atom_energy_rmse": "val0_epoch/per_atom_energy_rmse"}
 
 
-def recipe(settings: dict) -> dict:
-    """The training settings of one run with its fine-tuning strategy applied: energy-only fine-tuning
-    gives forces no loss weight and picks the best epoch by energy alone (it may not look at forces)."""
-    t = dict(settings["training"])
-    if settings.get("strategy", {}).get("energy_only"):
-        t["loss"] = dict(t["loss"], forces=0.0)
-        t["monitor"] = "per_atom_energy_rmse"
-    return t
-
-
 def param_groups(settings: dict) -> dict | None:
     """Layer-wise learning rates and freezing (synpre.param_groups.layerwise), or None for plain Adam."""
     s = settings.get("strategy", {})
     if not (s.get("xi") or s.get("freeze_blocks") or s.get("freeze_embedding")):
         return None
-    return {"_target_": "synpre.param_groups.layerwise", "lr": float(recipe(settings)["lr"]),
+    return {"_target_": "synpre.param_groups.layerwise", "lr": float(settings["training"]["lr"]),
             "xi": float(s.get("xi") or 1.0), "num_layers": int(settings["model"]["num_layers"]),
             "freeze_blocks": int(s.get("freeze_blocks", 0)), "freeze_embedding": bool(s.get("freeze_embedding")),
             "arch": settings["model"].get("architecture", "nequip")}
 
 
 def scheduler(t: dict, monitor: str) -> dict | None:
-    kind = t.get("lr_scheduler", True)
+    kind = t["lr_scheduler"]
     if kind in (False, None):
         return None
     if kind == "cosine":
@@ -77,7 +67,7 @@ def compile_mode(settings: dict) -> dict:
     need an unchanged config) are the same as before the option existed. Saved checkpoints load eagerly
     all the same: nequip's loaders (evaluation, nequip-package, nequip-compile) build them with their own
     compile_mode (eager), which overrides the one recorded in the checkpoint."""
-    return {"compile_mode": "compile"} if settings["training"].get("compile") else {}
+    return {"compile_mode": "compile"} if settings["training"]["compile"] else {}
 
 
 def allegro_block(m: dict, seed: int) -> dict:
@@ -137,9 +127,8 @@ def model_block(settings: dict, pretrained: str | None) -> dict:
 def refit_mode(settings: dict) -> str:
     """How fine-tuning re-fits the energy shift: none, mean (of the fine-tuning data's per-atom energies)
     or residual (the pre-trained shifts plus the offset that explains its errors on those data). The
-    strategy's refit_shift overrides finetune.refit_shift; true means mean, false none."""
-    refit = settings.get("strategy", {}).get("refit_shift")
-    refit = refit if refit is not None else settings.get("finetune", {}).get("refit_shift", True)
+    value is the run's resolved finetune.refit_shift (synpre.recipe); true means mean, false none."""
+    refit = settings["finetune"]["refit_shift"]
     return {True: "mean", False: "none"}.get(refit, refit)
 
 
@@ -147,7 +136,7 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
                     keep_epochs: bool = False) -> dict:
     """The nequip-train config of one run. ``keep_epochs`` also saves the weights after every epoch
     (``after-epoch-<K>.ckpt``, K counted from 1), for fine-tuning from a chosen pre-training epoch."""
-    m, t = settings["model"], recipe(settings)
+    m, t = settings["model"], settings["training"]
     coeffs = {"total_energy": float(t["loss"]["energy"]), "forces": float(t["loss"]["forces"])}
     monitor = MONITORS[t["monitor"]]
     metrics_coeffs = {"per_atom_energy_rmse": coeffs["total_energy"], "forces_rmse": coeffs["forces"]}
@@ -157,7 +146,7 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
          "filename": "best"},
         {"_target_": "synpre.resume.ResumePoint", "path": f"{run_dir}/resume.ckpt"},
         {"_target_": "lightning.pytorch.callbacks.EarlyStopping", "monitor": monitor,
-         "patience": int(t["early_stopping_patience"]), "min_delta": float(t.get("early_stopping_min_delta", 0.0)),
+         "patience": int(t["early_stopping_patience"]), "min_delta": float(t["early_stopping_min_delta"]),
          "check_finite": True},
         {"_target_": "lightning.pytorch.callbacks.LearningRateMonitor", "logging_interval": "epoch"},
         {"_target_": "synpre.progress.EpochProgress"},  # one line per epoch in the job's log
@@ -179,7 +168,7 @@ def training_config(settings: dict, train: str, val: str, run_dir: str, pretrain
         trainer["max_time"] = t["max_time"]
     # Patience counted in epochs is a few optimiser steps on a small set (10 structures, batch 4: 3 per
     # epoch): early stopping may fire only after min_steps, so small sets train as much as the recipe says.
-    if t.get("min_steps"):
+    if t["min_steps"]:
         trainer["min_steps"] = int(t["min_steps"])
     if t.get("max_steps"):
         trainer["max_steps"] = int(t["max_steps"])

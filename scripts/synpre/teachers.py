@@ -22,6 +22,12 @@ from ase import Atoms
 
 KINDS = ("gap_fit", "gap_xml", "eam_fit", "eam", "ace_fit", "ace", "tblite", "lammps", "ase")
 FITTED_KINDS = ("gap_fit", "eam_fit", "ace_fit")  # fitted to the real training pool by the teacher rule
+# the block of settings each fitted kind reads (teachers.<name>.<block>), and what it must hold at least
+FIT_BLOCKS = {
+    "gap_fit": ("gap", "its descriptor settings (cutoff, sigma, two_body, soap; see config/config.yaml)"),
+    "eam_fit": ("eam", "its fit settings, at least the cutoff in A (e.g. eam: {cutoff: 3.7})"),
+    "ace_fit": ("ace", "its basis settings, at least the cutoff in A (e.g. ace: {cutoff: 5.0})"),
+}
 
 
 class TeacherError(ValueError):
@@ -45,13 +51,13 @@ def check_teacher_spec(name: str, spec: dict, elements: list[str]) -> None:
     if kind == "gap_xml" and not Path(spec.get("path", "")).is_file():
         raise TeacherError(f"teachers.{name}.path: {spec.get('path')} does not exist; "
                            "give the path of the GAP XML file")
-    if kind == "gap_fit" and "gap" not in spec:
-        raise TeacherError(f"teachers.{name}.gap: gap_fit needs its descriptor settings")
+    if kind in FIT_BLOCKS and not isinstance(spec.get(FIT_BLOCKS[kind][0]), dict):
+        block, what = FIT_BLOCKS[kind]
+        raise TeacherError(f"teachers.{name}.{block}: {kind} needs {what}; add the `{block}:` block under "
+                           f"teachers.{name}")
     if kind in ("ace", "ace_fit"):
         if kind == "ace" and not Path(spec.get("path", "")).is_file():
             raise TeacherError(f"teachers.{name}.path: ACE file {spec.get('path')} does not exist; give a .yace file")
-        if kind == "ace_fit" and "ace" not in spec:
-            raise TeacherError(f"teachers.{name}.ace: ace_fit needs its basis settings (at least cutoff)")
         if kind == "ace_fit" and spec["ace"].get("backend") == "tensorpot":
             try:
                 importlib.import_module("tensorpotential")

@@ -1,0 +1,145 @@
+"""The study config without snakemake: schema defaults (synpre.configcheck), the cross-field checks
+(synpre.validate) and the one resolver of a run's training recipe (synpre.recipe)."""
+
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from synpre import validate
+from synpre.configcheck import check_config, fill_defaults, load_schema
+from synpre.recipe import resolve
+
+SCHEMA = load_schema(str(ROOT / "workflow/schemas/config.schema.yaml"))
+
+
+def study(path="config/config.yaml", **change) -> dict:
+    """A shipped study config as the workflow sees it: schema-checked, defaults filled, ``change`` applied first."""
+    config = yaml.safe_load((ROOT / path).read_text())
+    config.update(change)
+    check_config(config, SCHEMA, path)
+    fill_defaults(config, SCHEMA)
+    return config
+
+
+@pytest.fixture
+def in_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # the configs name their data relative to the checkout
+
+
+def test_a_new_datasets_config_states_only_data_elements_teacher_sampling_and_sweep(in_root):
+    """config/minimal.yaml: every other key is a schema default, and its runs train with the default
+    study's recipe and model."""
+    raw = yaml.safe_load((ROOT / "config/minimal.yaml").read_text())
+    assert set(raw) == {"study", "elements", "reference", "teachers", "pretrain_teachers", "sampling",
+                        "n_synth", "n_real", "seeds"}
+    assert set(raw["reference"]) == {"files", "isolated_atom_energies"}
+    assert set(raw["sampling"]) == {"composition", "densities", "anneal_temperatures"}
+    minimal, default = study("config/minimal.yaml"), study()
+    validate.check_study(minimal)
+    for stage, strategy in (("direct", None), ("finetune", "full"), ("pretrain", None)):
+        ours, theirs = resolve(minimal, stage, strategy, 25), resolve(default, stage, strategy, 25)
+        assert ours["model"] == theirs["model"] and ours["finetune"] == theirs["finetune"]
+        if stage != "pretrain":  # pre-training: the default study's pretraining overrides are its own
+            assert ours["training"] == theirs["training"]
+    assert minimal["sampling"]["protocol"] == default["sampling"]["protocol"]
+
+
+def test_a_partial_training_section_is_completed_by_the_defaults():
+    """A study that changes one training key keeps every other from the schema, and pretraining's and a
+    strategy's keys still override it; the schema fills nothing into those overrides."""
+    config = study("config/minimal.yaml", training={"lr": 0.001}, pretraining={"ema_decay": 0.999},
+                   finetune={"strategies": {"slow": {"training": {"lr": 0.0001}}}})
+    default = study()["training"]
+    assert config["training"] == dict(default, lr=0.001)
+    assert config["pretraining"] == {"ema_decay": 0.999}
+    assert config["finetune"]["strategies"]["slow"]["training"] == {"lr": 0.0001}
+    pre = resolve(config, "pretrain")["training"]
+    assert pre["ema_decay"] == 0.999 and pre["lr"] == 0.001 and pre["max_epochs"] == default["max_epochs"]
+    assert resolve(config, "finetune", "slow")["training"]["lr"] == 0.0001
+    assert resolve(config, "direct")["training"]["ema_decay"] == default["ema_decay"]
+
+
+def test_pretraining_overrides_training_and_compile_follows_the_run_size():
+    config = study()
+    pre = resolve(config, "pretrain", n_train=800)["training"]
+    assert pre["ema_decay"] == 0.999 and pre["max_steps"] == 4000 and pre["lr"] == config["training"]["lr"]
+    assert pre["compile"] is True and "compile_min_structures" not in pre
+    assert resolve(config, "direct", n_train=10)["training"]["compile"] is False
+    assert resolve(config, "direct", n_train=25)["training"]["compile"] is True
+    assert resolve(config, "direct")["training"]["compile"] is True  # size unknown: as configured
+    ft = resolve(config, "finetune", "full", 10)
+    assert ft["strategy"]["name"] == "full" and ft["training"]["ema_decay"] == 0.99
+    assert config["training"]["compile_min_structures"] == 20  # resolving leaves the config alone
+
+
+def test_a_strategy_overrides_training_and_energy_only_changes_loss_and_monitor():
+    strategies = {"full": {}, "gentle": {"energy_only": True, "xi": 0.5, "refit_shift": "residual",
+                                         "training": {"lr": 0.0005, "loss": {"energy": 2.0, "forces": 1.0}}}}
+    config = study(finetune={"strategies": strategies})
+    s = resolve(config, "finetune", "gentle")
+    assert s["training"]["lr"] == 0.0005 and s["training"]["loss"] == {"energy": 2.0, "forces": 0.0}
+    assert s["training"]["monitor"] == "per_atom_energy_rmse"
+    assert s["finetune"]["refit_shift"] == "residual" and s["strategy"]["xi"] == 0.5
+    assert "training" not in s["strategy"]
+    full = resolve(config, "finetune", "full")
+    assert full["training"]["loss"] == {"energy": 4.0, "forces": 1.0} and full["finetune"]["refit_shift"] is True
+    with pytest.raises(ValueError, match="unknown training stage"):
+        resolve(config, "pretraining")
+
+
+def test_the_default_study_passes_every_check(in_root):
+    validate.check_study(study())
+    validate.check_cluster_resources(study(), {"pretrain", "finetune", "direct"})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"pretrain_teachers": ["nope"]}, "config pretrain_teachers: 'nope' is not defined under `teachers`"),
+    ({"teachers": {"direct": {"kind": "lammps", "potential": "tersoff"}}, "pretrain_teachers": ["direct"]},
+     "config teachers: the name 'direct' is reserved"),
+    ({"teachers": {"e": {"kind": "eam_fit"}}, "pretrain_teachers": ["e"]},
+     "config teachers.e.eam: eam_fit needs"),
+    ({"elements": ["C", "Si"]}, "config reference.isolated_atom_energies: no value for ['Si']"),
+    ({"n_synth": [10000]}, "config n_synth: 10000 (+ n_val_synth=40) is more than the 900 structures"),
+    ({"finetune": {"strategies": {"deep": {"freeze_blocks": 3}}}},
+     "config finetune.strategies.deep.freeze_blocks: 3 blocks to freeze, but the model has model.num_layers=2"),
+    ({"finetune": {"strategies": {"late": {"checkpoint": 301}}}},
+     "config finetune.strategies.late.checkpoint: epoch 301 is beyond pre-training's max_epochs=300"),
+    ({"finetune": {"strategies": {"eo": {"energy_only": True, "training": {"loss": {"energy": 0, "forces": 1}}}}}},
+     "config finetune.strategies.eo.energy_only: the energy loss weight is 0"),
+    ({"stability": {"rdf_reference": {"teacher": "nope"}}}, "config stability.rdf_reference.teacher: 'nope'"),
+    ({"stability": {"t_max": 0}}, "config stability.t_max / t_start: temperatures must be > 0 K"),
+    ({"alchemy": {"species_map": {"C": "C"}}}, "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit)"),
+])
+def test_cross_field_errors_name_the_key(change, message, in_root):
+    with pytest.raises(ValueError) as err:
+        validate.check_study(study(**change))
+    assert message in str(err.value)
+
+
+def test_compile_without_a_compiler_names_the_first_compiled_recipe(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
+    config = study()
+    with pytest.raises(ValueError, match=r"config training\.compile: torch.compile needs a C\+\+ compiler"):
+        validate.check_compiler(config, {})
+    validate.check_compiler(config, {"CXX": "/opt/bin/g++"})
+    config["training"]["compile"] = config["pretraining"]["compile"] = False
+    validate.check_compiler(config, {})
+
+
+def test_misspelt_rule_under_cluster_resources():
+    config = study()
+    config["cluster"]["resources"]["pretrian"] = {"mem_mb": 64000}
+    with pytest.raises(ValueError, match=r"cluster.resources.pretrian: .*\(did you mean pretrain\?\)"):
+        validate.check_cluster_resources(config, {"pretrain", "finetune", "direct"})
+
+
+def test_synthetic_supply_counts_every_source():
+    config = study()
+    assert validate.max_synthetic(config["sampling"]) == 6 * 3 * 2 * (1000 + 3000 + 1000) // 200
+    assert validate.max_synthetic({"enabled": False}) == 0
+    assert validate.max_perturbed({"displacements": [0, 0.1], "rounds": 2, "max_sources": 3}) == 12
+    assert validate.max_perturbed({"displacements": [0.1]}) is None  # bounded by the real pool only
+    assert validate.max_nvt(None) == 0 and validate.max_nvt({"temperatures": [300], "steps": 10}) is None
+    assert validate.teacher_elements(config) == ["C"]
+    assert validate.teacher_elements(dict(config, alchemy={"species_map": {"C": "Si"}})) == ["C"]
