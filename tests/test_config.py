@@ -107,6 +107,8 @@ def test_the_default_study_passes_every_check(in_root):
      "config finetune.strategies.late.checkpoint: epoch 301 is beyond pre-training's max_epochs=300"),
     ({"finetune": {"strategies": {"eo": {"energy_only": True, "training": {"loss": {"energy": 0, "forces": 1}}}}}},
      "config finetune.strategies.eo.energy_only: the energy loss weight is 0"),
+    ({"finetune": {"strategies": {"w": {"training": {"lr_warmup_steps": 50, "lr_scheduler": "cosine"}}}}},
+     "config finetune.strategies.w.training.lr_warmup_steps: a warm-up needs lr_scheduler: false (it is cosine)"),
     ({"stability": {"rdf_reference": {"teacher": "nope"}}}, "config stability.rdf_reference.teacher: 'nope'"),
     ({"stability": {"t_max": 0}}, "config stability.t_max / t_start: temperatures must be > 0 K"),
     ({"alchemy": {"species_map": {"C": "C"}}}, "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit)"),

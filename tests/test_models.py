@@ -145,6 +145,10 @@ def test_strategy_configs():
     cos = training_config(dict(TINY, training=dict(TINY["training"], lr_scheduler="cosine")), "a", "b", "/r")
     assert cos["training_module"]["lr_scheduler"]["scheduler"]["T_max"] == 2
     assert "param_groups" not in training_config(TINY, "a", "b", "/r")["training_module"]["optimizer"]
+    warm = training_config(dict(TINY, training=dict(TINY["training"], lr_scheduler=False, lr_warmup_steps=40)),
+                           "a", "b", "/r", "p.ckpt")["training_module"]["lr_scheduler"]
+    assert warm["interval"] == "step" and warm["scheduler"]["total_iters"] == 40
+    assert warm["scheduler"]["start_factor"] == 1 / 40
 
 
 def test_compile_option_reaches_every_model_builder():

@@ -28,6 +28,16 @@ def param_groups(settings: dict) -> dict | None:
 
 def scheduler(t: dict, monitor: str) -> dict | None:
     kind = t["lr_scheduler"]
+    warmup = int(t.get("lr_warmup_steps") or 0)
+    if warmup and kind not in (False, None):
+        raise ValueError("training.lr_warmup_steps needs lr_scheduler: false (a warm-up is its own schedule)")
+    if warmup:
+        # Adam's first steps move every weight by about lr whatever its gradient: from pre-trained weights
+        # that scatters what the synthetic data taught before the real data can steer. A linear ramp from
+        # lr/warmup to lr over the first `warmup` optimiser steps, then lr constant.
+        return {"scheduler": {"_target_": "torch.optim.lr_scheduler.LinearLR", "start_factor": 1.0 / warmup,
+                              "end_factor": 1.0, "total_iters": warmup},
+                "interval": "step", "frequency": 1}
     if kind in (False, None):
         return None
     if kind == "cosine":

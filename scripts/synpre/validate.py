@@ -37,6 +37,7 @@ def check_study(config: dict, env=None) -> None:
     check_model(config)
     check_compiler(config, os.environ if env is None else env)
     check_strategies(config)
+    check_schedules(config)
     check_stability(config)
     check_synthetic_supply(config)
 
@@ -112,15 +113,29 @@ def check_model(config: dict) -> None:
         )
 
 
+def resolved_runs(config: dict) -> dict:
+    """{config key of a recipe: the resolved settings of the runs it governs}."""
+    runs = {"training": resolve(config, "direct"), "pretraining": resolve(config, "pretrain")}
+    runs.update({f"finetune.strategies.{k}.training": resolve(config, "finetune", k)
+                 for k in config["finetune"]["strategies"]})
+    return runs
+
+
+def check_schedules(config: dict) -> None:
+    """A warm-up is a schedule of its own: it does not combine with a plateau or cosine schedule."""
+    for key, settings in resolved_runs(config).items():
+        t = settings["training"]
+        if t.get("lr_warmup_steps") and t["lr_scheduler"] not in (False, None):
+            raise ValueError(f"config {key}.lr_warmup_steps: a warm-up needs lr_scheduler: false (it is "
+                             f"{t['lr_scheduler']}); drop one of the two")
+
+
 def check_compiler(config: dict, env) -> None:
     """torch.compile on the CPU builds C++ kernels: without a compiler every compiled job would fail at
     its first step, minutes in, so say so before any job runs."""
     import shutil
 
-    runs = {"training": resolve(config, "direct"), "pretraining": resolve(config, "pretrain")}
-    runs.update({f"finetune.strategies.{k}.training": resolve(config, "finetune", k)
-                 for k in config["finetune"]["strategies"]})
-    on = [key for key, settings in runs.items() if settings["training"]["compile"]]
+    on = [key for key, settings in resolved_runs(config).items() if settings["training"]["compile"]]
     compiler = env.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
     if on and not compiler:
         raise ValueError(
