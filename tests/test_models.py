@@ -459,10 +459,13 @@ def test_finetune_and_evaluate(real, scratch_model, tmp_path):
                 str(real / "val.xyz"), "--pretrained", str(scratch_model / "model.ckpt"), "--out-dir", str(ft)])
     assert json.loads((ft / "training.json").read_text())["pretrained"] == str(scratch_model / "model.ckpt")
     evaluate.main(["--model", str(ft / "model.ckpt"), "--test", str(real / "test.xyz"), "--out",
-                   str(ft / "metrics.json"), "--run-info", '{"teacher": "t", "n_synth": 12, "n_real": 12, "seed": 0}'])
+                   str(ft / "metrics.json"), "--run-info", '{"teacher": "t", "n_synth": 12, "n_real": 12, "seed": 0}',
+                   "--training", str(ft / "training.json"), "--predictions", str(ft / "predictions.xyz"),
+                   "--parity", str(ft / "parity.png")])
     m = json.loads((ft / "metrics.json").read_text())
-    assert m["n_structures"] == 6 and m["teacher"] == "t"
-    # recompute the headline numbers from the predictions file written beside the metrics
+    assert m["n_structures"] == 6 and m["teacher"] == "t" and m["training"]["pretrained"] == str(scratch_model / "model.ckpt")
+    assert (ft / "parity.png").read_bytes()[:4] == b"\x89PNG"
+    # recompute the headline numbers from the predictions file
     pred = read(ft / "predictions.xyz", ":")
     test = read(real / "test.xyz", ":")
     de = [(p.get_potential_energy() - t.get_potential_energy()) / len(t) for p, t in zip(pred, test)]

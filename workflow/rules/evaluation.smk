@@ -8,9 +8,11 @@ rule evaluate:
     # training rule (finetune or direct) has to run first
     input:
         model=f"{MODEL}/model.ckpt",
+        training=f"{MODEL}/training.json",
         test=rules.prepare_reference.output.test,
     output:
         metrics=f"{MODEL}/metrics.json",
+        predictions=f"{MODEL}/predictions.xyz",
         dimer=f"{MODEL}/dimer.csv",
         parity=report(
             f"{MODEL}/parity.png",
@@ -33,8 +35,9 @@ rule evaluate:
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {params.script} --model {input.model} --test {input.test} --run-info {params.info:q}"
-        " --elements {params.elements} --dimer-out {output.dimer} --threads {threads} --out {output.metrics}"
+        "python {params.script} --model {input.model} --training {input.training} --test {input.test}"
+        " --run-info {params.info:q} --elements {params.elements} --dimer-out {output.dimer}"
+        " --predictions {output.predictions} --parity {output.parity} --threads {threads} --out {output.metrics}"
         " > {log} 2>&1"
 
 
