@@ -519,7 +519,7 @@ def test_teacher_report(real, fitted_gap, tmp_path):
     import teacher_report
 
     teacher_report.main(["--teacher", f"@{fitted_gap}", "--test", str(real / "test.xyz"),
-                         "--out-dir", str(tmp_path)])
+                         "--parity", str(tmp_path / "parity.png"), "--out", str(tmp_path / "report.json")])
     r = json.loads((tmp_path / "report.json").read_text())
     assert r["energy_rmse_meV_per_atom"] <= r["energy_rmse_raw_meV_per_atom"]  # offset removal can only help
     assert r["forces_rmse_eV_per_A"] > 0 and (tmp_path / "parity.png").stat().st_size > 0
