@@ -347,7 +347,8 @@ def test_stability_alarms(real, tmp_path, change, alarm):
     teacher_spec = json.dumps({"name": "tersoff", "kind": "lammps", "potential": "tersoff", "species": ["C"]})
     out = tmp_path / "stability.json"
     stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--forces-from",
-                    str(real / "train_pool.xyz"), "--settings", json.dumps(dict(STABILITY, **change)), "--out", str(out)])
+                    str(real / "train_pool.xyz"), "--settings", json.dumps(dict(STABILITY, **change)),
+                    "--series", str(tmp_path / "stability.csv"), "--out", str(out)])
     r = json.loads(out.read_text())
     assert r["alarm"] == alarm and r["survived"] == (alarm is None)
     series = pd.read_csv(tmp_path / "stability.csv")
@@ -358,7 +359,7 @@ def test_stability_alarms(real, tmp_path, change, alarm):
 
 
 def test_stability_rdf_against_the_teachers_md_and_a_bad_reference(real, tmp_path, capsys):
-    """--rdf-reference: the hold-phase RDF lands beside stability.json; a reference of another system
+    """--rdf-reference: the hold-phase RDF goes to --rdf and --rdf-curve; a reference of another system
     stops the job before any MD step, naming the file."""
     import stability
     from ase.build import bulk
@@ -369,11 +370,12 @@ def test_stability_rdf_against_the_teachers_md_and_a_bad_reference(real, tmp_pat
     ref = tmp_path / "ref" / "stability.json"
     ref.parent.mkdir()
     stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
-                    "--out", str(ref)])
+                    "--frames", str(ref.with_suffix(".xyz")), "--out", str(ref)])
     out = tmp_path / "model" / "stability.json"
     out.parent.mkdir()
     stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
-                    "--rdf-reference", str(ref.with_suffix(".xyz")), "--out", str(out)])
+                    "--rdf-reference", str(ref.with_suffix(".xyz")), "--rdf", str(out.parent / "rdf.json"),
+                    "--rdf-curve", str(out.parent / "rdf.csv"), "--out", str(out)])
     rdf = json.loads((out.parent / "rdf.json").read_text())
     assert rdf["n_frames"] > 0 and rdf["rdf_error"] == pytest.approx(0.0, abs=1e-12)  # the same MD twice
     assert len(pd.read_csv(out.parent / "rdf.csv")) > 0
@@ -382,7 +384,9 @@ def test_stability_rdf_against_the_teachers_md_and_a_bad_reference(real, tmp_pat
     bad = tmp_path / "bad" / "stability.json"
     with pytest.raises(SystemExit):
         stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
-                        "--rdf-reference", str(si), "--out", str(bad)])
+                        "--rdf-reference", str(si), "--rdf", str(bad.with_name("rdf.json")),
+                        "--rdf-curve", str(bad.with_name("rdf.csv")), "--series", str(bad.with_suffix(".csv")),
+                        "--out", str(bad)])
     err = capsys.readouterr().err
     assert f"{si}: holds elements ['Si'], but the model's MD has ['C']" in err
     assert not bad.exists() and not bad.with_suffix(".csv").exists()  # stopped before the MD

@@ -77,7 +77,8 @@ rule stability:
     shell:
         "python {params.script} --model {input.model} --start {input.start} --forces-from {input.forces}"
         " --settings {params.settings:q} --run-info {params.info:q} --threads {threads} --device {params.device}"
-        " --rdf-reference {input.rdf_reference} --out {output.result} > {log} 2>&1"
+        " --rdf-reference {input.rdf_reference} --series {output.series} --frames {output.frames}"
+        " --rdf {output.rdf} --rdf-curve {output.rdf_curve} --out {output.result} > {log} 2>&1"
 
 
 rule constant_baseline:
@@ -112,6 +113,7 @@ rule teacher_stability:
         start=rules.prepare_reference.output.test,
     output:
         result=f"{OUT}/teachers/{{teacher}}/stability.json",
+        series=f"{OUT}/teachers/{{teacher}}/stability.csv",
         frames=f"{OUT}/teachers/{{teacher}}/stability.xyz",
     params:
         script=script_path("stability.py"),
@@ -127,7 +129,8 @@ rule teacher_stability:
         "../../envs/teacher.yaml"
     shell:
         "python {params.script} --teacher @{input.teacher} --start {input.start}"
-        " --settings {params.settings:q} --threads {threads} --out {output.result} > {log} 2>&1"
+        " --settings {params.settings:q} --threads {threads} --series {output.series} --frames {output.frames}"
+        " --out {output.result} > {log} 2>&1"
 
 
 
