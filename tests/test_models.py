@@ -273,7 +273,7 @@ def test_package_and_compile_load_without_the_run_folder(real, scratch_model, tm
     export_model.main(["--model", str(ft / "model.ckpt"), "--package", str(ft / "model.nequip.zip"),
                        "--check", str(real / "test.xyz")])
     export_model.main(["--model", str(ft / "model.nequip.zip"), "--compile", str(ft / "model.nequip.pt2"),
-                       "--check", str(real / "test.xyz")])
+                       "--check", str(real / "test.xyz"), "--report", str(ft / "model.nequip.pt2.json")])
     report = json.loads((ft / "model.nequip.pt2.json").read_text())
     assert report["max_force_diff_eV_per_A"] < 1e-3
     shutil.rmtree(parent)
