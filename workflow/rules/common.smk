@@ -408,7 +408,8 @@ def aggregate_args(input, output):
 
     return (
         f"--metrics {files(input.metrics)} --baselines {files(input.baselines)} --teacher-reports {files(input.reports)}"
-        f" --stability {files(input.stability)} --rdf {files(input.rdf)} --dimer-curves {files(input.dimers)}"
+        f" --stability {files(input.stability)} --rdf {files(input.rdf)} --rdf-curves {files(input.rdf_curves)}"
+        f" --dimer-curves {files(input.dimers)}"
         f" --title {shlex.quote(f'study {STUDY}')} --csv {output.csv} --curves {output.curves}"
         f" --figure {output.figure} --teachers-csv {output.teachers} --summary {output.summary}"
         f" --headline {output.headline} --efficiency-figure {output.efficiency} --nsynth-figure {output.nsynth}"

@@ -164,6 +164,7 @@ rule aggregate:
         baselines=expand(rules.constant_baseline.output.metrics, n_real=config["n_real"]),
         stability=stability_runs(),
         rdf=[f.replace("stability.json", "rdf.json") for f in stability_runs()],
+        rdf_curves=[f.replace("stability.json", "rdf.csv") for f in stability_runs()],
         dimers=[m.replace("metrics.json", "dimer.csv") for m in all_metrics()]
         + ([] if config.get("alchemy") else expand(rules.teacher_dimer.output.curve, teacher=TEACHERS)),
         # a teacher of the alchemical source element cannot be scored on the target element's data
