@@ -67,9 +67,9 @@ if "reference_build" in config:
             spec=json.dumps(config["reference_build"]["labeller"]),
             elements=" ".join(config["elements"]),
         log:
-            f"{OUT}/reference-build/logs/labeller.log",
+            f"{LOGS}/reference_labeller.log",
         benchmark:
-            f"{OUT}/reference-build/benchmarks/labeller.tsv"
+            f"{BENCH}/reference_labeller.tsv"
         threads: 1
         resources:
             **job_resources("reference_labeller"),
@@ -88,9 +88,9 @@ if "reference_build" in config:
             settings=json.dumps(config["reference_build"]["crystals"]),
             seed=config["reference_build"].get("sampling", {}).get("seed", 0),
         log:
-            f"{OUT}/reference-build/logs/crystals.log",
+            f"{LOGS}/reference_crystals.log",
         benchmark:
-            f"{OUT}/reference-build/benchmarks/crystals.tsv"
+            f"{BENCH}/reference_crystals.tsv"
         threads: 1
         resources:
             **job_resources("reference_crystals"),
@@ -114,9 +114,9 @@ if "reference_build" in config:
             script=script_path("assemble_reference.py"),
             test_every=config["reference_build"]["test_every"],
         log:
-            f"{OUT}/reference-build/logs/assemble.log",
+            f"{LOGS}/reference_build.log",
         benchmark:
-            f"{OUT}/reference-build/benchmarks/assemble.tsv"
+            f"{BENCH}/reference_build.tsv"
         threads: 1
         resources:
             **job_resources("reference_build"),
