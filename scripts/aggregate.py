@@ -42,7 +42,8 @@ def main(argv=None) -> None:
     p.add_argument("--stability", nargs="*", default=[], help="stability.json files of the models")
     p.add_argument("--stability-csv", help="where to write the stability table")
     p.add_argument("--survival", help="where to draw the survival plot")
-    p.add_argument("--rdf", nargs="*", default=[], help="rdf.json files beside the stability runs")
+    p.add_argument("--rdf", nargs="*", default=[], help="rdf.json files of the stability runs")
+    p.add_argument("--rdf-curves", nargs="*", default=[], help="their g(r) (rdf.csv), one per --rdf file, in order")
     p.add_argument("--rdf-figure", help="where to draw the RDFs against the reference")
     p.add_argument("--dimer-curves", nargs="*", default=[], help="dimer.csv files of models and teachers")
     p.add_argument("--dimer-figure", help="where to draw the dimer curves")
@@ -51,11 +52,15 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     log = setup_logging(args.log)
     # `{input.x:q}` of an empty input list passes one empty argument
-    reports, stability_files, rdf_files, dimer_files = ([f for f in files if f] for files in (
-        args.teacher_reports, args.stability, args.rdf, args.dimer_curves))
+    reports, stability_files, rdf_files, rdf_curves, dimer_files = ([f for f in files if f] for files in (
+        args.teacher_reports, args.stability, args.rdf, args.rdf_curves, args.dimer_curves))
+    if len(rdf_curves) != len(rdf_files):
+        fail(f"--rdf-curves: {len(rdf_curves)} files for {len(rdf_files)} --rdf files; give the rdf.csv of each rdf.json")
     if args.allow_missing:
-        reports, stability_files, rdf_files, dimer_files = ([f for f in files if Path(f).exists()] for files in (
-            reports, stability_files, rdf_files, dimer_files))
+        reports, stability_files, dimer_files = ([f for f in files if Path(f).exists()] for files in (
+            reports, stability_files, dimer_files))
+        rdf_pairs = [(j, c) for j, c in zip(rdf_files, rdf_curves) if Path(j).exists() and Path(c).exists()]
+        rdf_files, rdf_curves = [j for j, _ in rdf_pairs], [c for _, c in rdf_pairs]
     elif missing := [f for f in [*args.metrics, *args.baselines] if f and not Path(f).exists()]:
         fail(f"{len(missing)} metrics files do not exist (first: {missing[0]}); run their evaluate targets, "
              "or pass --allow-missing to aggregate the rest with those runs marked missing")
@@ -89,7 +94,7 @@ def main(argv=None) -> None:
             survival_figure(stability, str(tmp))
     if args.rdf_figure:
         with atomic_path(args.rdf_figure) as tmp:
-            rdf_figure(rdf_files, str(tmp))
+            rdf_figure(rdf_files, rdf_curves, str(tmp))
     if args.dimer_figure:
         with atomic_path(args.dimer_figure) as tmp:
             dimer_figure(dimer_files, str(tmp))

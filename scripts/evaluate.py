@@ -1,18 +1,19 @@
 #!/usr/bin/env python
-"""Rule `evaluate`: a trained model on the real test set -> metrics.json beside the model, and its dimer
-curves (dimer.csv).
+"""Rule `evaluate`: a trained model on the real test set -> metrics.json, and with the options its
+predictions, parity plot and dimer curves.
 
 Per-atom energy RMSE (meV/atom) and force component RMSE (eV/A), MAE too, for all test structures and
-per ``config_type``. Predictions go to ``predictions.xyz`` so every number can be recomputed; the
-energy and force parity plot to ``parity.png`` (per-atom energies coloured by config_type). With
-``--dimer-out``, E(r) of every element pair (synpre.dimer) from the same loaded model: one job, one
-torch start-up.
+per ``config_type``. ``--predictions``: the predicted test set (extxyz), so every number can be
+recomputed; ``--parity``: the energy and force parity plot (per-atom energies coloured by config_type);
+``--training``: the model's training.json, recorded in the metrics. With ``--dimer-out``, E(r) of every
+element pair (synpre.dimer) from the same loaded model: one job, one torch start-up. Every file written
+is one named on the command line.
 
 Example:
-  python scripts/evaluate.py --model results/default/direct/pretrain-0/finetune-25/scratch/seed-0/model.ckpt \
-      --test results/default/reference/test.xyz --elements C \
-      --dimer-out results/default/direct/pretrain-0/finetune-25/scratch/seed-0/dimer.csv \
-      --out results/default/direct/pretrain-0/finetune-25/scratch/seed-0/metrics.json
+  M=results/default/direct/pretrain-0/finetune-25/scratch/seed-0
+  python scripts/evaluate.py --model $M/model.ckpt --training $M/training.json \
+      --test results/default/reference/test.xyz --elements C --dimer-out $M/dimer.csv \
+      --predictions $M/predictions.xyz --parity $M/parity.png --out $M/metrics.json
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--model", required=True)
     p.add_argument("--test", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="metrics.json")
+    p.add_argument("--training", help="the model's training.json, recorded in the metrics")
+    p.add_argument("--predictions", help="also write the predicted test set here (extxyz)")
+    p.add_argument("--parity", help="also draw the parity plot here (png)")
     p.add_argument("--run-info", type=json_arg, default={}, help="experiment keys to record (JSON)")
     p.add_argument("--device", default="auto")
     p.add_argument("--dimer-out", help="also write E(r) of every pair of --elements here (dimer.csv)")
@@ -62,14 +66,15 @@ def main(argv=None) -> None:
     metrics = compare(test, preds)
     metrics.update(model=args.model, test=args.test, seconds_per_structure=dt / max(len(test), 1), device=device,
                    **args.run_info)
-    training = Path(args.model).with_name("training.json")
-    if training.exists():
-        metrics["training"] = json.loads(training.read_text())
-    write_frames(Path(args.out).with_name("predictions.xyz"), preds)
-    with atomic_path(Path(args.out).with_name("parity.png")) as tmp:
-        name = " ".join(f"{k}={v}" for k, v in args.run_info.items() if k != "study") or args.model
-        parity_from_frames(test, preds, str(tmp), title=f"{name}: E {metrics['energy_rmse_meV_per_atom']:.1f} "
-                           f"meV/atom, F {metrics['forces_rmse_eV_per_A']:.3f} eV/Å")
+    if args.training:
+        metrics["training"] = json.loads(Path(args.training).read_text())
+    if args.predictions:
+        write_frames(args.predictions, preds)
+    if args.parity:
+        with atomic_path(args.parity) as tmp:
+            name = " ".join(f"{k}={v}" for k, v in args.run_info.items() if k != "study") or args.model
+            parity_from_frames(test, preds, str(tmp), title=f"{name}: E {metrics['energy_rmse_meV_per_atom']:.1f} "
+                               f"meV/atom, F {metrics['forces_rmse_eV_per_A']:.3f} eV/Å")
     if args.dimer_out:
         write_csv(args.dimer_out, pd.DataFrame(dimer_rows(calc, args.elements, args.model, args.run_info, log)))
     write_json(args.out, metrics)

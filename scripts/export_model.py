@@ -5,12 +5,12 @@
 into a self-contained ``model.nequip.zip``. ``--compile``: ``nequip-compile`` (AOTInductor, target ASE)
 makes ``model.nequip.pt2`` for faster inference on this machine's kind of CPU/GPU. Either way the
 result is loaded from a copy in an empty folder (so nothing of the run folder is used) and must give the
-checkpoint's energy and forces on a real structure; the comparison is written to ``<out>.json``.
+checkpoint's energy and forces on a real structure; ``--report`` writes the comparison (JSON).
 
 Example:
-  python scripts/export_model.py --model results/default/direct/pretrain-0/finetune-25/scratch/seed-0/model.ckpt \
-      --package results/default/direct/pretrain-0/finetune-25/scratch/seed-0/model.nequip.zip \
-      --check results/default/reference/test.xyz
+  M=results/default/direct/pretrain-0/finetune-25/scratch/seed-0
+  python scripts/export_model.py --model $M/model.ckpt --package $M/model.nequip.zip \
+      --check results/default/reference/test.xyz --report $M/model.nequip.zip.json
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def main(argv=None) -> None:
     out.add_argument("--compile", help="write this .nequip.pt2 (AOTInductor, target ase)")
     p.add_argument("--check", required=True, help="structures (extxyz) to compare predictions on; first is used")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--report", help="also write the check's comparison here (JSON)")
     args = p.parse_args(argv)
     log = setup_logging(args.log)
     limit_threads(args.threads, torch=True)
@@ -101,7 +102,8 @@ def main(argv=None) -> None:
               "energy_eV": float(e), "energy_ckpt_eV": float(e_ref), "max_force_diff_eV_per_A": float(np.abs(f - f_ref).max())}
     if abs(e - e_ref) > 1e-4 * max(1.0, abs(e_ref)) or report["max_force_diff_eV_per_A"] > 1e-3:
         fail(f"{target} does not reproduce {args.model}: {report}")
-    write_json(str(target) + ".json", report)
+    if args.report:
+        write_json(args.report, report)
     log.info("exported %s in %.0f s; loads on its own and matches the checkpoint: %s", target, seconds, report)
 
 

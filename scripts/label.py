@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""Rule `label`: one shard of structures labelled by a teacher (energy referenced to the teacher's
-own isolated atoms, forces, stress for periodic cells).
+"""Rule `label`: one shard of a campaign's structures labelled by a teacher (energy referenced to the
+teacher's own isolated atoms, forces, stress for periodic cells): the synthetic set by a pre-training
+teacher, or reference_build's structures by its labeller.
 
 Example:
   python scripts/label.py --teacher @results/default/teachers/gap-fit/teacher.json \
-      --inputs results/default/sampling/traj-0000.xyz results/default/sampling/traj-0002.xyz \
-      --out results/default/gap-fit/labels/shard-000.xyz
+      --inputs results/default/synthetic/md/traj-0000.xyz results/default/synthetic/md/traj-0002.xyz \
+      --out results/default/gap-fit/labels/shard-0.xyz
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Rules `nvt_sample` and `reference_nvt`: plain NVT MD at chosen temperatures from given structures
-(e.g. the real training pool, or a molecule), snapshots unlabelled; part k of K takes runs k, k+K, ...
+"""Rule `nvt` (campaigns synthetic and reference-build): plain NVT MD at chosen temperatures from given
+structures (e.g. the real training pool, or a molecule), snapshots unlabelled; part k of K takes runs
+k, k+K, ...
 
 The driver is any teacher kind (ASE Langevin dynamics, so any cell shape works), e.g. LAMMPS LCBOP.
 

@@ -67,6 +67,17 @@ def test_every_rule_has_conda_log_benchmark_threads_resources():
         assert env.exists(), f"rule {name}: {env} missing"
 
 
+def test_every_rule_logs_and_benchmarks_under_its_own_name():
+    """One convention: LOGS/<rule>/<wildcards>.log and BENCH/<rule>/<the same>.tsv (LOGS/<rule>.log and
+    BENCH/<rule>.tsv for a rule without wildcards), LOGS and BENCH from common.smk."""
+    for smk, name, block, _ in _rules():
+        log = re.search(r'log:\s*\n\s*f"\{LOGS\}/([^"]+)\.log"', block)
+        bench = re.search(r'benchmark:\s*\n\s*f"\{BENCH\}/([^"]+)\.tsv"', block)
+        assert log and bench, f"{smk.name}: rule {name} logs or benchmarks outside LOGS and BENCH"
+        assert log.group(1) == bench.group(1), f"rule {name}: log {log.group(1)} but benchmark {bench.group(1)}"
+        assert re.match(rf"{name}(/|$)", log.group(1)), f"rule {name}: log {log.group(1)} is not under {name}/"
+
+
 def _rule_scripts_and_envs():
     """(rule, script path, env file) for every rule that runs a script of scripts/."""
     return [(name, ROOT / "scripts" / script.group(1), env) for _, name, block, env in _rules()

@@ -286,7 +286,7 @@ def test_package_and_compile_load_without_the_run_folder(real, scratch_model, tm
     export_model.main(["--model", str(ft / "model.ckpt"), "--package", str(ft / "model.nequip.zip"),
                        "--check", str(real / "test.xyz")])
     export_model.main(["--model", str(ft / "model.nequip.zip"), "--compile", str(ft / "model.nequip.pt2"),
-                       "--check", str(real / "test.xyz")])
+                       "--check", str(real / "test.xyz"), "--report", str(ft / "model.nequip.pt2.json")])
     report = json.loads((ft / "model.nequip.pt2.json").read_text())
     assert report["max_force_diff_eV_per_A"] < 1e-3
     shutil.rmtree(parent)
@@ -361,7 +361,8 @@ def test_stability_alarms(real, tmp_path, change, alarm):
     teacher_spec = json.dumps({"name": "tersoff", "kind": "lammps", "potential": "tersoff", "species": ["C"]})
     out = tmp_path / "stability.json"
     stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--forces-from",
-                    str(real / "train_pool.xyz"), "--settings", json.dumps(dict(STABILITY, **change)), "--out", str(out)])
+                    str(real / "train_pool.xyz"), "--settings", json.dumps(dict(STABILITY, **change)),
+                    "--series", str(tmp_path / "stability.csv"), "--out", str(out)])
     r = json.loads(out.read_text())
     assert r["alarm"] == alarm and r["survived"] == (alarm is None)
     series = pd.read_csv(tmp_path / "stability.csv")
@@ -372,7 +373,7 @@ def test_stability_alarms(real, tmp_path, change, alarm):
 
 
 def test_stability_rdf_against_the_teachers_md_and_a_bad_reference(real, tmp_path, capsys):
-    """--rdf-reference: the hold-phase RDF lands beside stability.json; a reference of another system
+    """--rdf-reference: the hold-phase RDF goes to --rdf and --rdf-curve; a reference of another system
     stops the job before any MD step, naming the file."""
     import stability
     from ase.build import bulk
@@ -383,11 +384,12 @@ def test_stability_rdf_against_the_teachers_md_and_a_bad_reference(real, tmp_pat
     ref = tmp_path / "ref" / "stability.json"
     ref.parent.mkdir()
     stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
-                    "--out", str(ref)])
+                    "--frames", str(ref.with_suffix(".xyz")), "--out", str(ref)])
     out = tmp_path / "model" / "stability.json"
     out.parent.mkdir()
     stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
-                    "--rdf-reference", str(ref.with_suffix(".xyz")), "--out", str(out)])
+                    "--rdf-reference", str(ref.with_suffix(".xyz")), "--rdf", str(out.parent / "rdf.json"),
+                    "--rdf-curve", str(out.parent / "rdf.csv"), "--out", str(out)])
     rdf = json.loads((out.parent / "rdf.json").read_text())
     assert rdf["n_frames"] > 0 and rdf["rdf_error"] == pytest.approx(0.0, abs=1e-12)  # the same MD twice
     assert len(pd.read_csv(out.parent / "rdf.csv")) > 0
@@ -396,7 +398,9 @@ def test_stability_rdf_against_the_teachers_md_and_a_bad_reference(real, tmp_pat
     bad = tmp_path / "bad" / "stability.json"
     with pytest.raises(SystemExit):
         stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
-                        "--rdf-reference", str(si), "--out", str(bad)])
+                        "--rdf-reference", str(si), "--rdf", str(bad.with_name("rdf.json")),
+                        "--rdf-curve", str(bad.with_name("rdf.csv")), "--series", str(bad.with_suffix(".csv")),
+                        "--out", str(bad)])
     err = capsys.readouterr().err
     assert f"{si}: holds elements ['Si'], but the model's MD has ['C']" in err
     assert not bad.exists() and not bad.with_suffix(".csv").exists()  # stopped before the MD
@@ -478,10 +482,13 @@ def test_finetune_and_evaluate(real, scratch_model, tmp_path):
                 str(real / "val.xyz"), "--pretrained", str(scratch_model / "model.ckpt"), "--out-dir", str(ft)])
     assert json.loads((ft / "training.json").read_text())["pretrained"] == str(scratch_model / "model.ckpt")
     evaluate.main(["--model", str(ft / "model.ckpt"), "--test", str(real / "test.xyz"), "--out",
-                   str(ft / "metrics.json"), "--run-info", '{"teacher": "t", "n_synth": 12, "n_real": 12, "seed": 0}'])
+                   str(ft / "metrics.json"), "--run-info", '{"teacher": "t", "n_synth": 12, "n_real": 12, "seed": 0}',
+                   "--training", str(ft / "training.json"), "--predictions", str(ft / "predictions.xyz"),
+                   "--parity", str(ft / "parity.png")])
     m = json.loads((ft / "metrics.json").read_text())
-    assert m["n_structures"] == 6 and m["teacher"] == "t"
-    # recompute the headline numbers from the predictions file written beside the metrics
+    assert m["n_structures"] == 6 and m["teacher"] == "t" and m["training"]["pretrained"] == str(scratch_model / "model.ckpt")
+    assert (ft / "parity.png").read_bytes()[:4] == b"\x89PNG"
+    # recompute the headline numbers from the predictions file
     pred = read(ft / "predictions.xyz", ":")
     test = read(real / "test.xyz", ":")
     de = [(p.get_potential_energy() - t.get_potential_energy()) / len(t) for p, t in zip(pred, test)]
@@ -535,7 +542,7 @@ def test_teacher_report(real, fitted_gap, tmp_path):
     import teacher_report
 
     teacher_report.main(["--teacher", f"@{fitted_gap}", "--test", str(real / "test.xyz"),
-                         "--out-dir", str(tmp_path)])
+                         "--parity", str(tmp_path / "parity.png"), "--out", str(tmp_path / "report.json")])
     r = json.loads((tmp_path / "report.json").read_text())
     assert r["energy_rmse_meV_per_atom"] <= r["energy_rmse_raw_meV_per_atom"]  # offset removal can only help
     assert r["forces_rmse_eV_per_A"] > 0 and (tmp_path / "parity.png").stat().st_size > 0

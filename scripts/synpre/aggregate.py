@@ -380,15 +380,16 @@ def dimer_figure(files: list[str], out_png: str) -> None:
     plt.close(fig)
 
 
-def rdf_figure(files: list[str], out_png: str) -> None:
-    """g(r) of every model's hold (thin, coloured by source) against the reference (thick dashed)."""
+def rdf_figure(files: list[str], curves: list[str], out_png: str) -> None:
+    """g(r) of every model's hold (thin, coloured by source) against the reference (thick dashed): each
+    rdf.json of ``files`` with its g(r) table, the rdf.csv at the same place in ``curves``."""
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     colours, drawn_reference = {}, False
-    for path in files:
+    for path, curve_path in zip(files, curves, strict=True):
         info = json.loads(Path(path).read_text())
-        curve = pd.read_csv(Path(path).with_suffix(".csv"))
+        curve = pd.read_csv(curve_path)
         if not drawn_reference:
             ax.plot(curve["r"], curve["g_reference"], "k--", lw=2.2, label=f"reference ({Path(info['reference']).parent.name})")
             drawn_reference = True

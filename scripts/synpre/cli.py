@@ -41,7 +41,7 @@ def fail(message: str) -> None:
 
 
 def part_parser(description: str) -> argparse.ArgumentParser:
-    """Arguments of the jobs that split given structures into parts (perturb, nvt_sample)."""
+    """Arguments of the jobs that split given structures into parts (perturb, nvt)."""
     p = parser(description)
     p.add_argument("--inputs", nargs="+", required=True, help="extxyz files of the source structures")
     p.add_argument("--settings", type=json_arg, required=True, help="the config section (JSON or @file)")

@@ -65,9 +65,11 @@ def grid(section):
     ]
 
 
-SAMPLING = {f"{STUDY}/synthetic": config["sampling"]}
+# the campaigns that make structures, each in its folder {OUT}/<campaign>/: the synthetic set, and the
+# reference set of reference_build
+SAMPLING = {"synthetic": config["sampling"]}
 if "sampling" in config.get("reference_build", {}):
-    SAMPLING[f"{STUDY}/reference-build"] = config["reference_build"]["sampling"]
+    SAMPLING["reference-build"] = config["reference_build"]["sampling"]
 CRYSTALS = any(
     config.get("reference_build", {}).get("crystals", {}).get(kind, 0) for kind in ("diamond", "graphite")
 )
@@ -77,7 +79,7 @@ def trajectory_files(campaign):
     section = SAMPLING[campaign]
     if not section.get("enabled", True):
         return []
-    return [f"results/{campaign}/md/traj-{i:04d}.xyz" for i, *_ in grid(section)]
+    return [f"{OUT}/{campaign}/md/traj-{i:04d}.xyz" for i, *_ in grid(section)]
 
 
 def shard_trajectories(campaign, shard, n_shards):
@@ -89,11 +91,32 @@ def shard_trajectories(campaign, shard, n_shards):
 def synthetic_shard_inputs(wildcards):
     """Label shard k: MD trajectories k, k+K, ... and perturbation part k."""
     n_shards = config["labelling"]["n_shards"]
-    frames = shard_trajectories(f"{STUDY}/synthetic", wildcards.k, n_shards)
+    frames = shard_trajectories("synthetic", wildcards.k, n_shards)
     if config.get("perturbation"):
         frames.append(f"{OUT}/synthetic/perturbed/part-{wildcards.k}.xyz")
     if config.get("nvt"):
         frames.append(f"{OUT}/synthetic/nvt/part-{wildcards.k}.xyz")
+    return frames
+
+
+def labeller(wildcards):
+    """teacher.json of the teacher that labels a campaign."""
+    if wildcards.campaign == "reference-build":
+        return rules.reference_labeller.output.teacher
+    return rules.teacher.output.teacher.format(teacher=wildcards.campaign)
+
+
+def label_inputs(wildcards):
+    """The structures of label shard k of a campaign: the synthetic set's (synthetic_shard_inputs), or
+    reference_build's: its MD trajectories k, k+K, ..., the crystals (shard 0) and NVT part k."""
+    if wildcards.campaign != "reference-build":
+        return synthetic_shard_inputs(wildcards)
+    build = config["reference_build"]
+    frames = shard_trajectories("reference-build", wildcards.k, build["n_shards"])
+    if int(wildcards.k) == 0 and CRYSTALS:
+        frames.append(rules.reference_crystals.output.crystals)
+    if "nvt" in build:
+        frames.append(f"{OUT}/reference-build/nvt/part-{wildcards.k}.xyz")
     return frames
 
 
@@ -204,7 +227,8 @@ def aggregate_args(input, output):
 
     return (
         f"--metrics {files(input.metrics)} --baselines {files(input.baselines)} --teacher-reports {files(input.reports)}"
-        f" --stability {files(input.stability)} --rdf {files(input.rdf)} --dimer-curves {files(input.dimers)}"
+        f" --stability {files(input.stability)} --rdf {files(input.rdf)} --rdf-curves {files(input.rdf_curves)}"
+        f" --dimer-curves {files(input.dimers)}"
         f" --title {shlex.quote(f'study {STUDY}')} --csv {output.csv} --curves {output.curves}"
         f" --figure {output.figure} --teachers-csv {output.teachers} --summary {output.summary}"
         f" --headline {output.headline} --efficiency-figure {output.efficiency} --nsynth-figure {output.nsynth}"

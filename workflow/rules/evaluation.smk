@@ -8,9 +8,11 @@ rule evaluate:
     # training rule (finetune or direct) has to run first
     input:
         model=f"{MODEL}/model.ckpt",
+        training=f"{MODEL}/training.json",
         test=rules.prepare_reference.output.test,
     output:
         metrics=f"{MODEL}/metrics.json",
+        predictions=f"{MODEL}/predictions.xyz",
         dimer=f"{MODEL}/dimer.csv",
         parity=report(
             f"{MODEL}/parity.png",
@@ -33,8 +35,9 @@ rule evaluate:
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {params.script} --model {input.model} --test {input.test} --run-info {params.info:q}"
-        " --elements {params.elements} --dimer-out {output.dimer} --threads {threads} --out {output.metrics}"
+        "python {params.script} --model {input.model} --training {input.training} --test {input.test}"
+        " --run-info {params.info:q} --elements {params.elements} --dimer-out {output.dimer}"
+        " --predictions {output.predictions} --parity {output.parity} --threads {threads} --out {output.metrics}"
         " > {log} 2>&1"
 
 
@@ -74,7 +77,8 @@ rule stability:
     shell:
         "python {params.script} --model {input.model} --start {input.start} --forces-from {input.forces}"
         " --settings {params.settings:q} --run-info {params.info:q} --threads {threads} --device {params.device}"
-        " --rdf-reference {input.rdf_reference} --out {output.result} > {log} 2>&1"
+        " --rdf-reference {input.rdf_reference} --series {output.series} --frames {output.frames}"
+        " --rdf {output.rdf} --rdf-curve {output.rdf_curve} --out {output.result} > {log} 2>&1"
 
 
 rule constant_baseline:
@@ -109,6 +113,7 @@ rule teacher_stability:
         start=rules.prepare_reference.output.test,
     output:
         result=f"{OUT}/teachers/{{teacher}}/stability.json",
+        series=f"{OUT}/teachers/{{teacher}}/stability.csv",
         frames=f"{OUT}/teachers/{{teacher}}/stability.xyz",
     params:
         script=script_path("stability.py"),
@@ -124,7 +129,8 @@ rule teacher_stability:
         "../../envs/teacher.yaml"
     shell:
         "python {params.script} --teacher @{input.teacher} --start {input.start}"
-        " --settings {params.settings:q} --threads {threads} --out {output.result} > {log} 2>&1"
+        " --settings {params.settings:q} --threads {threads} --series {output.series} --frames {output.frames}"
+        " --out {output.result} > {log} 2>&1"
 
 
 
@@ -158,6 +164,7 @@ rule aggregate:
         baselines=expand(rules.constant_baseline.output.metrics, n_real=config["n_real"]),
         stability=stability_runs(),
         rdf=[f.replace("stability.json", "rdf.json") for f in stability_runs()],
+        rdf_curves=[f.replace("stability.json", "rdf.csv") for f in stability_runs()],
         dimers=[m.replace("metrics.json", "dimer.csv") for m in all_metrics()]
         + ([] if config.get("alchemy") else expand(rules.teacher_dimer.output.curve, teacher=TEACHERS)),
         # a teacher of the alchemical source element cannot be scored on the target element's data

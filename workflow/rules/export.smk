@@ -8,6 +8,7 @@ rule package:
         test=rules.prepare_reference.output.test,
     output:
         package=f"{MODEL}/model.nequip.zip",
+        report=f"{MODEL}/model.nequip.zip.json",
     params:
         script=script_path("export_model.py"),
     log:
@@ -21,7 +22,7 @@ rule package:
         "../../envs/train.yaml"
     shell:
         "python {params.script} --model {input.model} --package {output.package} --check {input.test}"
-        " --threads {threads} > {log} 2>&1"
+        " --report {output.report} --threads {threads} > {log} 2>&1"
 
 
 rule compile:
@@ -30,6 +31,7 @@ rule compile:
         test=rules.prepare_reference.output.test,
     output:
         compiled=f"{MODEL}/model.nequip.pt2",
+        report=f"{MODEL}/model.nequip.pt2.json",
     params:
         script=script_path("export_model.py"),
         device=config["export"]["device"],
@@ -44,5 +46,5 @@ rule compile:
         "../../envs/train.yaml"
     shell:
         "python {params.script} --model {input.package} --compile {output.compiled} --check {input.test}"
-        " --device {params.device} --threads {threads} > {log} 2>&1"
+        " --report {output.report} --device {params.device} --threads {threads} > {log} 2>&1"
 

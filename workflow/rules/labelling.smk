@@ -1,20 +1,27 @@
-# The teacher labels the synthetic snapshots in shards (separate jobs, each reruns alone), then the
-# shards are merged into one permuted pool and the nested N_synth subsets are cut from it; with
-# synthetic_storage: lmdb each pre-training set is also streamed into a NequIP LMDB file.
+# A teacher labels each campaign's structures in shards (separate jobs, each reruns alone): the synthetic
+# set once per pre-training teacher (in {OUT}/<teacher>/), and with reference_build the new reference set
+# by its labeller (in {OUT}/reference-build/). The synthetic shards are merged into one permuted pool and
+# the nested N_synth subsets are cut from it; with synthetic_storage: lmdb each pre-training set is also
+# streamed into a NequIP LMDB file.
+
+# label campaigns: a pre-training teacher's name (the synthetic set it labels) or reference-build
+LABEL_CAMPAIGNS = TEACHERS + (["reference-build"] if "reference_build" in config else [])
 
 
 rule label:
     input:
-        teacher=rules.teacher.output.teacher,
-        frames=synthetic_shard_inputs,
+        teacher=labeller,
+        frames=label_inputs,
     output:
-        shard=f"{OUT}/{{teacher}}/labels/shard-{{k}}.xyz",
+        shard=f"{OUT}/{{campaign}}/labels/shard-{{k}}.xyz",
     params:
         script=script_path("label.py"),
     log:
-        f"{LOGS}/label/{{teacher}}/shard-{{k}}.log",
+        f"{LOGS}/label/{{campaign}}/shard-{{k}}.log",
     benchmark:
-        f"{BENCH}/label/{{teacher}}/shard-{{k}}.tsv"
+        f"{BENCH}/label/{{campaign}}/shard-{{k}}.tsv"
+    wildcard_constraints:
+        campaign="|".join(re.escape(c) for c in LABEL_CAMPAIGNS),
     priority: 40
     threads: 1
     resources:

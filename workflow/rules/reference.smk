@@ -1,5 +1,6 @@
 # The real ("DFT") data: validated, referenced to isolated atoms, split; nested N_real subsets.
-# reference_build (not part of `all`) remakes the shipped GFN1-xTB carbon set from scratch.
+# reference_build (not part of `all`) remakes the shipped GFN1-xTB carbon set from scratch: the campaign
+# reference-build of the rules sample, nvt and label, labelled by reference_labeller, assembled here.
 
 
 rule prepare_reference:
@@ -66,9 +67,9 @@ if "reference_build" in config:
             spec=json.dumps(config["reference_build"]["labeller"]),
             elements=" ".join(config["elements"]),
         log:
-            f"{OUT}/reference-build/logs/labeller.log",
+            f"{LOGS}/reference_labeller.log",
         benchmark:
-            f"{OUT}/reference-build/benchmarks/labeller.tsv"
+            f"{BENCH}/reference_labeller.tsv"
         threads: 1
         resources:
             **job_resources("reference_labeller"),
@@ -87,9 +88,9 @@ if "reference_build" in config:
             settings=json.dumps(config["reference_build"]["crystals"]),
             seed=config["reference_build"].get("sampling", {}).get("seed", 0),
         log:
-            f"{OUT}/reference-build/logs/crystals.log",
+            f"{LOGS}/reference_crystals.log",
         benchmark:
-            f"{OUT}/reference-build/benchmarks/crystals.tsv"
+            f"{BENCH}/reference_crystals.tsv"
         threads: 1
         resources:
             **job_resources("reference_crystals"),
@@ -98,56 +99,6 @@ if "reference_build" in config:
         shell:
             "python {params.script} --settings {params.settings:q} --seed {params.seed}"
             " --out {output.crystals} > {log} 2>&1"
-
-
-    rule reference_nvt:
-        # the reference set of a molecule (or any given structures): NVT MD driven by any teacher kind
-        input:
-            start=config["reference_build"].get("nvt", {}).get("files", []),
-        output:
-            part=f"{OUT}/reference-build/nvt/part-{{k}}.xyz",
-        params:
-            script=script_path("nvt_md.py"),
-            settings=json.dumps(dict(config["reference_build"].get("nvt", {}), config_type="md")),
-            parts=config["reference_build"]["n_shards"],
-            seed=config["reference_build"].get("nvt", {}).get("seed", 0),
-        log:
-            f"{OUT}/reference-build/logs/nvt/part-{{k}}.log",
-        benchmark:
-            f"{OUT}/reference-build/benchmarks/nvt/part-{{k}}.tsv"
-        threads: 1
-        resources:
-            **job_resources("reference_nvt"),
-        conda:
-            "../../envs/teacher.yaml"
-        shell:
-            "python {params.script} --inputs {input.start} --settings {params.settings:q} --part {wildcards.k}"
-            " --parts {params.parts} --seed {params.seed} --threads {threads} --out {output.part} > {log} 2>&1"
-
-    rule label_reference:
-        input:
-            teacher=rules.reference_labeller.output.teacher,
-            frames=lambda wc: shard_trajectories(
-                f"{STUDY}/reference-build", wc.k, config["reference_build"]["n_shards"]
-            )
-            + ([rules.reference_crystals.output.crystals] if int(wc.k) == 0 and CRYSTALS else [])
-            + ([f"{OUT}/reference-build/nvt/part-{wc.k}.xyz"] if "nvt" in config["reference_build"] else []),
-        output:
-            shard=f"{OUT}/reference-build/labels/shard-{{k}}.xyz",
-        params:
-            script=script_path("label.py"),
-        log:
-            f"{OUT}/reference-build/logs/label/shard-{{k}}.log",
-        benchmark:
-            f"{OUT}/reference-build/benchmarks/label/shard-{{k}}.tsv"
-        threads: 1
-        resources:
-            **job_resources("label_reference"),
-        conda:
-            "../../envs/teacher.yaml"
-        shell:
-            "python {params.script} --teacher @{input.teacher} --inputs {input.frames}"
-            " --threads {threads} --out {output.shard} > {log} 2>&1"
 
 
     rule reference_build:
@@ -163,9 +114,9 @@ if "reference_build" in config:
             script=script_path("assemble_reference.py"),
             test_every=config["reference_build"]["test_every"],
         log:
-            f"{OUT}/reference-build/logs/assemble.log",
+            f"{LOGS}/reference_build.log",
         benchmark:
-            f"{OUT}/reference-build/benchmarks/assemble.tsv"
+            f"{BENCH}/reference_build.tsv"
         threads: 1
         resources:
             **job_resources("reference_build"),

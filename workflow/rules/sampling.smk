@@ -1,18 +1,19 @@
-# Synthetic structures: one melt-quench-anneal MD job per (density, anneal T, repeat) grid point.
-# The same rule also makes the trajectories of reference_build.
+# Unlabelled structures of the two campaigns, each in {OUT}/<campaign>/: the synthetic set ("synthetic"),
+# and with reference_build the new reference set ("reference-build"). Melt-quench-anneal MD makes one job
+# per (density, anneal T, repeat) grid point, NVT MD one job per labelling shard; perturbation is synthetic only.
 
 
 rule sample:
     output:
-        traj="results/{campaign}/md/traj-{i}.xyz",
+        traj=f"{OUT}/{{campaign}}/md/traj-{{i}}.xyz",
     params:
         script=script_path("sample_md.py"),
         settings=sampling_settings,
         point=trajectory_args,
     log:
-        "results/{campaign}/logs/sample/traj-{i}.log",
+        f"{LOGS}/sample/{{campaign}}/traj-{{i}}.log",
     benchmark:
-        "results/{campaign}/benchmarks/sample/traj-{i}.tsv"
+        f"{BENCH}/sample/{{campaign}}/traj-{{i}}.tsv"
     wildcard_constraints:
         campaign="|".join(SAMPLING),
     priority: 20
@@ -51,24 +52,46 @@ rule perturb:
         " --parts {params.parts} --seed {params.seed} --out {output.part} > {log} 2>&1"
 
 
-rule nvt_sample:
+# NVT MD of each campaign that asks for it: the synthetic set's (config nvt; from the real training pool
+# unless it gives files) and reference_build's (from its files, snapshots of config_type md); part k of
+# each is in labelling shard k of its campaign
+NVT = {
+    "synthetic": {
+        "start": (config.get("nvt") or {}).get("files") or [rules.prepare_reference.output.train_pool],
+        "settings": json.dumps(config.get("nvt") or {}),
+        "parts": config["labelling"]["n_shards"],
+        "seed": (config.get("nvt") or {}).get("seed", 0),
+    }
+}
+if "reference_build" in config:
+    NVT["reference-build"] = {
+        "start": config["reference_build"].get("nvt", {}).get("files", []),
+        "settings": json.dumps(dict(config["reference_build"].get("nvt", {}), config_type="md")),
+        "parts": config["reference_build"]["n_shards"],
+        "seed": config["reference_build"].get("nvt", {}).get("seed", 0),
+    }
+
+
+rule nvt:
     input:
-        start=(config.get("nvt") or {}).get("files") or [rules.prepare_reference.output.train_pool],
+        start=lambda wc: NVT[wc.campaign]["start"],
     output:
-        part=f"{OUT}/synthetic/nvt/part-{{k}}.xyz",
+        part=f"{OUT}/{{campaign}}/nvt/part-{{k}}.xyz",
     params:
         script=script_path("nvt_md.py"),
-        settings=json.dumps(config.get("nvt") or {}),
-        parts=config["labelling"]["n_shards"],
-        seed=(config.get("nvt") or {}).get("seed", 0),
+        settings=lambda wc: NVT[wc.campaign]["settings"],
+        parts=lambda wc: NVT[wc.campaign]["parts"],
+        seed=lambda wc: NVT[wc.campaign]["seed"],
     log:
-        f"{LOGS}/nvt_sample/part-{{k}}.log",
+        f"{LOGS}/nvt/{{campaign}}/part-{{k}}.log",
     benchmark:
-        f"{BENCH}/nvt_sample/part-{{k}}.tsv"
+        f"{BENCH}/nvt/{{campaign}}/part-{{k}}.tsv"
+    wildcard_constraints:
+        campaign="|".join(NVT),
     priority: 20
     threads: 1
     resources:
-        **job_resources("nvt_sample"),
+        **job_resources("nvt"),
     conda:
         "../../envs/teacher.yaml"
     shell:

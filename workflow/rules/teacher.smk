@@ -45,9 +45,9 @@ rule teacher_report:
             category="Teachers",
             caption="../report/teacher_parity.rst",
         ),
+        predictions=f"{OUT}/teachers/{{teacher}}/test_predictions.xyz",
     params:
         script=script_path("teacher_report.py"),
-        out_dir=lambda wc, output: Path(output.report).parent,
     log:
         f"{LOGS}/teacher_report/{{teacher}}.log",
     benchmark:
@@ -59,4 +59,4 @@ rule teacher_report:
         "../../envs/teacher.yaml"
     shell:
         "python {params.script} --teacher @{input.teacher} --test {input.test} --threads {threads}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        " --parity {output.parity} --predictions {output.predictions} --out {output.report} > {log} 2>&1"
