@@ -60,6 +60,16 @@ def test_a_partial_training_section_is_completed_by_the_defaults():
     assert resolve(config, "direct")["training"]["ema_decay"] == default["ema_decay"]
 
 
+def test_finetune_training_overrides_every_strategy_but_not_direct_training():
+    config = study("config/minimal.yaml", finetune={"training": {"lr_warmup_steps": 50, "lr": 0.002},
+                                                   "strategies": {"full": {}, "slow": {"training": {"lr": 0.0001}}}})
+    full, slow = (resolve(config, "finetune", k)["training"] for k in ("full", "slow"))
+    assert full["lr_warmup_steps"] == 50 and full["lr"] == 0.002
+    assert slow["lr_warmup_steps"] == 50 and slow["lr"] == 0.0001  # the strategy's own key wins
+    for stage in ("direct", "pretrain"):
+        assert "lr_warmup_steps" not in resolve(config, stage)["training"]
+
+
 def test_pretraining_overrides_training_and_compile_follows_the_run_size():
     config = study()
     pre = resolve(config, "pretrain", n_train=800)["training"]

@@ -1,7 +1,8 @@
 """The settings of one training run, resolved from the study config in one place.
 
 A run's recipe is ``training`` (the schema fills every key a study leaves out), with ``pretraining``'s
-keys over it for pre-training, and for fine-tuning the strategy's own ``training`` keys over that; then
+keys over it for pre-training, and for fine-tuning ``finetune.training``'s keys over it and the strategy's own
+``training`` keys over those; then
 what the strategy implies (energy_only: no force loss, best epoch by energy), which energy-shift refit it
 uses, and whether a run this small compiles (compile_min_structures). The workflow hands the result to
 scripts/train.py as ``--settings``; synpre.nequip_config builds the nequip config from it as it is.
@@ -29,6 +30,7 @@ def resolve(config: dict, stage: str, strategy: str | None = None, n_train: int 
                 "finetune": {"refit_shift": finetune["refit_shift"]}}
     if strategy is not None:
         recipe = finetune["strategies"][strategy]
+        training.update(finetune.get("training", {}))
         training.update(recipe.get("training", {}))
         settings["strategy"] = dict({k: v for k, v in recipe.items() if k != "training"}, name=strategy)
         if recipe.get("refit_shift") is not None:  # the strategy's refit overrides finetune.refit_shift
