@@ -112,8 +112,9 @@ def test_dimer_metrics_tell_a_wall_from_a_collapse():
     assert dimer_metrics(r, wiggle)["n_minima"] > 1
 
 
-def test_residual_shift_offsets_by_least_squares():
-    """refit_shift: residual fits the per-type offset that explains a pre-trained model's energy errors."""
+def test_residual_shift_offsets_by_least_absolute_deviations():
+    """refit_shift: residual fits the per-type offset that explains a pre-trained model's energy errors, and
+    one structure the model gets badly wrong does not move it (least absolute deviations)."""
     import numpy as np
     from ase import Atoms
 
@@ -129,3 +130,11 @@ def test_residual_shift_offsets_by_least_squares():
         predicted.append(e_pred)
     assert residual_offsets(frames, predicted, ["C", "Si"]) == pytest.approx([0.3, -1.2])
     assert residual_offsets(frames[:1], predicted[:1], ["C"]) == pytest.approx([0.3])
+    # an outlier (0.7 eV/atom off, as graphite is for the default teacher) leaves both fits where they were
+    bad = with_labels(Atoms(["C"] * 3 + ["Si"] * 3, positions=rng.normal(size=(6, 3))), 0.3 * 3 - 1.2 * 3 + 6 * 0.7,
+                      np.zeros((6, 3)))
+    assert residual_offsets(frames + [bad], predicted + [0.0], ["C", "Si"]) == pytest.approx([0.3, -1.2])
+    carbon = [f for f in frames if set(f.get_chemical_symbols()) == {"C"}]
+    c_pred = [p for f, p in zip(frames, predicted) if set(f.get_chemical_symbols()) == {"C"}]
+    graphite = with_labels(Atoms(["C"] * 4, positions=rng.normal(size=(4, 3))), 4 * (0.3 + 0.7), np.zeros((4, 3)))
+    assert residual_offsets(carbon * 2 + [graphite], c_pred * 2 + [0.0], ["C"]) == pytest.approx([0.3])
