@@ -93,7 +93,7 @@ def test_a_strategy_overrides_training_and_energy_only_changes_loss_and_monitor(
     assert s["finetune"]["refit_shift"] == "residual" and s["strategy"]["xi"] == 0.5
     assert "training" not in s["strategy"]
     full = resolve(config, "finetune", "full")
-    assert full["training"]["loss"] == {"energy": 4.0, "forces": 1.0} and full["finetune"]["refit_shift"] is True
+    assert full["training"]["loss"] == {"energy": 4.0, "forces": 1.0} and full["finetune"]["refit_shift"] == "residual"
     with pytest.raises(ValueError, match="unknown training stage"):
         resolve(config, "pretraining")
 
