@@ -100,6 +100,11 @@ def run_nequip(settings: dict, args, run_dir: Path, env: dict, log):
                           keep_epochs=bool(args.keep_epochs))
     text = yaml.safe_dump(cfg, sort_keys=False)
     cfg_path, last = run_dir / "config.yaml", run_dir / "resume.ckpt"
+    finished = run_dir / "finished.yaml"  # the config of a run that ended: rerunning it has nothing to train
+    if finished.exists() and finished.read_text() == text and (run_dir / "best.ckpt").exists():
+        log.info("this config already finished training in %s: publishing its best checkpoint again", run_dir)
+        return subprocess.CompletedProcess([], 0), 0.0, True, cfg_path
+    finished.unlink(missing_ok=True)
     resume = last.exists() and cfg_path.exists() and cfg_path.read_text() == text and readable(last, log)
     (run_dir / "diverged.json").unlink(missing_ok=True)
     stale = [p for p in (last, run_dir / "best.ckpt", *run_dir.glob("epoch-*.ckpt"), run_dir / "csvlog") if p.exists()]
@@ -166,6 +171,8 @@ def main(argv=None) -> None:
         lower = lr * float(t.get("divergence_lr_factor", 0.1))
         log.warning("%s: retrying from the start with lr=%g (retry %d of %d)", where, lower, attempt + 1, retries)
         settings = dict(settings, training=dict(settings["training"], lr=lower))
+    if proc.returncode == 0 and (run_dir / "best.ckpt").exists():
+        (run_dir / "finished.yaml").write_text(cfg_path.read_text())
     monitor = MONITORS[t["monitor"]]
     summary = summarize(read_metrics(run_dir / "csvlog" / "version_0" / "metrics.csv"), monitor)
     if proc.returncode != 0:
@@ -176,6 +183,8 @@ def main(argv=None) -> None:
         fail(f"nequip-train finished without writing {best}")
     if summary.get("best_val_monitor") is None or not math.isfinite(summary["best_val_monitor"]):
         fail(f"training diverged (validation {monitor} is NaN/inf) in {run_dir}; lower training.lr")
+    if resume and wall == 0.0 and (out / "training.json").exists():  # republished: keep the training's own time
+        wall = json.loads((out / "training.json").read_text()).get("wall_seconds", 0.0)
     summary.update(wall_seconds=round(wall, 1), resumed=resume, lr=float(settings["training"]["lr"]),
                    divergence_retries=attempt, pretrained=args.pretrained, train=args.train,
                    val=args.val, monitor=monitor, threads=args.threads, nequip_config=str(cfg_path),

@@ -422,6 +422,19 @@ def test_train_from_scratch_publishes_model_and_summary(scratch_model):
 
 
 @pytest.mark.e2e
+def test_rerunning_a_finished_run_republishes_it_without_training(real, scratch_model):
+    """Snakemake reruns a job whose params changed in ways its nequip config does not see: a finished run
+    with the same config publishes its best checkpoint again (resuming a finished run crashed Lightning)."""
+    before = json.loads((scratch_model / "training.json").read_text())
+    train.main(["--settings", json.dumps(TINY), "--train", str(real / "train_pool.xyz"), "--val",
+                str(real / "val.xyz"), "--keep-epochs", "1", "--out-dir", str(scratch_model)])
+    after = json.loads((scratch_model / "training.json").read_text())
+    assert (scratch_model / "model.ckpt").read_bytes() == (scratch_model / "run" / "best.ckpt").read_bytes()
+    assert after["resumed"] and after["best_epoch"] == before["best_epoch"]
+    assert after["wall_seconds"] == before["wall_seconds"]
+
+
+@pytest.mark.e2e
 def test_compiled_training_matches_eager_and_loads_eagerly(real, scratch_model, tmp_path):
     """SLOW (the one compiled run of the suite): training.compile on, the same tiny run as scratch_model.
     torch.compile takes ~3.5 min here on a cold cache (2 shared cores), ~1.2 min on a warm one

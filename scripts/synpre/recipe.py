@@ -26,9 +26,10 @@ def resolve(config: dict, stage: str, strategy: str | None = None, n_train: int 
     if stage == "pretrain":
         training.update(config["pretraining"])
     finetune = config["finetune"]
-    settings = {"elements": config["elements"], "model": config["model"],
-                "finetune": {"refit_shift": finetune["refit_shift"]}}
+    # fine-tuning options only in fine-tuning runs: changing them must not rerun direct training or pre-training
+    settings = {"elements": config["elements"], "model": config["model"]}
     if strategy is not None:
+        settings["finetune"] = {"refit_shift": finetune["refit_shift"]}
         recipe = finetune["strategies"][strategy]
         training.update(finetune.get("training", {}))
         training.update(recipe.get("training", {}))
