@@ -39,7 +39,7 @@ def test_a_new_datasets_config_states_only_data_elements_teacher_sampling_and_sw
     validate.check_study(minimal)
     for stage, strategy in (("direct", None), ("finetune", "full"), ("pretrain", None)):
         ours, theirs = resolve(minimal, stage, strategy, 25), resolve(default, stage, strategy, 25)
-        assert ours["model"] == theirs["model"] and ours["finetune"] == theirs["finetune"]
+        assert ours["model"] == theirs["model"] and ours.get("finetune") == theirs.get("finetune")
         if stage != "pretrain":  # pre-training: the default study's pretraining overrides are its own
             assert ours["training"] == theirs["training"]
     assert minimal["sampling"]["protocol"] == default["sampling"]["protocol"]
