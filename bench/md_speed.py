@@ -73,13 +73,14 @@ def main() -> None:
             eager, compiled = md_rate(model, atoms, args.steps), md_rate(str(pt2), atoms, args.steps)
             print(f"{model[-70:]:70s} {eager:9.1f} {compiled:9.1f} {compiled / eager:7.2f}x {compile_s:9.0f}")
     if args.study:
-        rows = [json.loads(f.read_text()) for f in Path(args.study).rglob("stability.json")
+        rows = [json.loads(f.read_text()) for f in Path(args.study).rglob("stability-*K.json")
                 if f.parent.name.startswith("seed-")]
-        print(f"\nstability runs in {args.study}: {len(rows)}")
-        for r in sorted(rows, key=lambda r: (r.get("teacher"), r.get("n_real"), r.get("seed"))):
+        print(f"\nstability jobs in {args.study}: {len(rows)}")
+        for r in sorted(rows, key=lambda r: (r.get("teacher"), r.get("n_real"), r.get("seed"), r.get("temperature_K"))):
+            rates = [x["steps_per_second"] or 0 for x in r["runs"]]
             print(f"  {r.get('teacher')!s:10s} {r.get('strategy')!s:12s} N_real {r.get('n_real')!s:>4s} seed "
-                  f"{r.get('seed')}: {r.get('steps_per_second') or 0:7.1f} steps/s, "
-                  f"{'survived' if r['survived'] else r['alarm']}")
+                  f"{r.get('seed')} {r['temperature_K']:g} K: {sum(rates) / len(rates):7.1f} steps/s, "
+                  f"{r['survived']} of {r['replicas']} replicas survived")
 
 
 if __name__ == "__main__":

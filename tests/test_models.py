@@ -327,43 +327,27 @@ def test_allegro_trains_and_finetunes_discriminatively(real, tmp_path):
     assert embed and all(torch_equal(after[k], before[k]) for k in embed)
 
 
-STABILITY = {"start": {"config_type": None, "index": 0}, "t_start": 300, "t_max": 2000, "ramp_ps": 0.02,
-             "hold_ps": 0.02, "timestep_fs": 1.0, "friction_per_ps": 10, "check_every": 5, "record_every": 10,
-             "energy_band": 2.0, "min_distance": 0.7, "force_sigma": 5, "seed": 0}
-
-
-def test_force_threshold_is_drawn_from_per_structure_maxima():
-    """The alarm compares a cell's largest force, so the threshold comes from each structure's largest."""
-    from ase import Atoms
-    from ase.calculators.singlepoint import SinglePointCalculator
-
-    from synpre.stability import force_threshold
-
-    frames = []
-    for peak in (2.0, 4.0, 6.0):  # one atom at the peak force, 63 near zero
-        f = np.zeros((64, 3))
-        f[:, 0], f[0, 0] = 0.1, peak
-        a = Atoms("C64", positions=np.random.default_rng(0).random((64, 3)) * 8, cell=[8] * 3, pbc=True)
-        a.calc = SinglePointCalculator(a, energy=0.0, forces=f)
-        frames.append(a)
-    assert force_threshold(frames, 2) == pytest.approx(4.0 + 2 * np.std([2.0, 4.0, 6.0]))
+STABILITY = {"start": {"config_type": None}, "replicas": 1, "temperatures": [2000], "t_start": 300,
+             "ramp_rate_K_per_ps": 85000, "hold_ps": 0.02, "timestep_fs": 1.0, "friction_per_ps": 10, "check_every": 5,
+             "record_every": 10, "energy_band": 2.0, "min_distance": 0.7, "alarm_margin": 1.25, "calibration": "teacher",
+             "seed": 0}
 
 
 # Tersoff's forces on these GFN1-xTB cells are far off the training distribution: the survival case
 # widens the force alarm, each other case makes one threshold impossible to meet
-@pytest.mark.parametrize("change, alarm", [({"force_sigma": 100}, None), ({"min_distance": 5.0}, "min_distance"),
-                                           ({"energy_band": 1e-9, "force_sigma": 100}, "energy_band"),
-                                           ({"force_sigma": 0.001}, "max_force")])
+@pytest.mark.parametrize("change, alarm", [({"alarm_margin": 100}, None), ({"min_distance": 5.0}, "min_distance"),
+                                           ({"energy_band": 1e-9, "alarm_margin": 100}, "energy_band"),
+                                           ({"alarm_margin": 0.001}, "max_force")])
 def test_stability_alarms(real, tmp_path, change, alarm):
     """Each alarm fires when its threshold is made impossible to meet; the default run survives."""
     import stability
 
     teacher_spec = json.dumps({"name": "tersoff", "kind": "lammps", "potential": "tersoff", "species": ["C"]})
     out = tmp_path / "stability.json"
-    stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--forces-from",
-                    str(real / "train_pool.xyz"), "--settings", json.dumps(dict(STABILITY, **change)),
+    stability.main(["--teacher", teacher_spec, "--temperature", "2000", "--start", str(real / "test.xyz"),
+                    "--forces-from", str(real / "train_pool.xyz"), "--settings", json.dumps(dict(STABILITY, **change)),
                     "--series", str(tmp_path / "stability.csv"), "--out", str(out)])
-    r = json.loads(out.read_text())
+    r = json.loads(out.read_text())["runs"][0]
     assert r["alarm"] == alarm and r["survived"] == (alarm is None)
     series = pd.read_csv(tmp_path / "stability.csv")
     if alarm is None:
@@ -380,16 +364,16 @@ def test_stability_rdf_against_the_teachers_md_and_a_bad_reference(real, tmp_pat
     from ase.io import write
 
     teacher_spec = json.dumps({"name": "tersoff", "kind": "lammps", "potential": "tersoff", "species": ["C"]})
-    settings = json.dumps(dict(STABILITY, force_sigma=100))
+    settings = json.dumps(STABILITY)
     ref = tmp_path / "ref" / "stability.json"
     ref.parent.mkdir()
-    stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
-                    "--frames", str(ref.with_suffix(".xyz")), "--out", str(ref)])
+    stability.main(["--teacher", teacher_spec, "--calibrate", "--temperature", "2000", "--start", str(real / "test.xyz"),
+                    "--settings", settings, "--frames", str(ref.with_suffix(".xyz")), "--out", str(ref)])
     out = tmp_path / "model" / "stability.json"
     out.parent.mkdir()
-    stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
-                    "--rdf-reference", str(ref.with_suffix(".xyz")), "--rdf", str(out.parent / "rdf.json"),
-                    "--rdf-curve", str(out.parent / "rdf.csv"), "--out", str(out)])
+    stability.main(["--teacher", teacher_spec, "--temperature", "2000", "--start", str(real / "test.xyz"),
+                    "--settings", settings, "--calibration", str(ref), "--rdf-reference", str(ref.with_suffix(".xyz")),
+                    "--rdf", str(out.parent / "rdf.json"), "--rdf-curve", str(out.parent / "rdf.csv"), "--out", str(out)])
     rdf = json.loads((out.parent / "rdf.json").read_text())
     assert rdf["n_frames"] > 0 and rdf["rdf_error"] == pytest.approx(0.0, abs=1e-12)  # the same MD twice
     assert len(pd.read_csv(out.parent / "rdf.csv")) > 0
@@ -397,8 +381,8 @@ def test_stability_rdf_against_the_teachers_md_and_a_bad_reference(real, tmp_pat
     write(si, bulk("Si", cubic=True))
     bad = tmp_path / "bad" / "stability.json"
     with pytest.raises(SystemExit):
-        stability.main(["--teacher", teacher_spec, "--start", str(real / "test.xyz"), "--settings", settings,
-                        "--rdf-reference", str(si), "--rdf", str(bad.with_name("rdf.json")),
+        stability.main(["--teacher", teacher_spec, "--temperature", "2000", "--start", str(real / "test.xyz"),
+                        "--settings", settings, "--rdf-reference", str(si), "--rdf", str(bad.with_name("rdf.json")),
                         "--rdf-curve", str(bad.with_name("rdf.csv")), "--series", str(bad.with_suffix(".csv")),
                         "--out", str(bad)])
     err = capsys.readouterr().err

@@ -41,9 +41,15 @@ def rdf_error(g: np.ndarray, g_ref: np.ndarray) -> float:
 
 
 def hold_frames(frames: list[Atoms], ramp_ps: float) -> list[Atoms]:
-    """Snapshots from the hold at T_max (after the ramp), where models and reference are comparable; a
-    given trajectory without times (no ``time_ps``, e.g. from a DFT code) is taken whole."""
-    return [a for a in frames if "time_ps" not in a.info or float(a.info["time_ps"]) >= ramp_ps - 1e-9]
+    """Snapshots from the hold (after the ramp), where models and reference are comparable: those marked
+    ``phase=hold`` (every replica of a stability run), else those at ``time_ps`` >= ``ramp_ps``; a given
+    trajectory without either (e.g. from a DFT code) is taken whole."""
+    def held(a: Atoms) -> bool:
+        if "phase" in a.info:
+            return a.info["phase"] == "hold"
+        return "time_ps" not in a.info or float(a.info["time_ps"]) >= ramp_ps - 1e-9
+
+    return [a for a in frames if held(a)]
 
 
 class RDFReferenceError(ValueError):
