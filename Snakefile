@@ -50,6 +50,8 @@ rule all:
     input:
         rules.aggregate.output,
         exported_models(),
+        # stability MD and its statistics, unless stability.in_all: false (then: target stability_report)
+        rules.stability_report.output if stability_runs(in_all=True) else [],
 
 
 onerror:

@@ -16,8 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from synpre.aggregate import (curves_table, dimer_figure, dimer_markdown, dimer_table, learning_curves,
-                              mark_against_constant, missing_markdown, nsynth_figure, rdf_figure, runs_table,
-                              stability_markdown, stability_table, summary_markdown, survival_figure,
+                              mark_against_constant, missing_markdown, nsynth_figure, runs_table, summary_markdown,
                               teachers_table)
 from synpre.atomic import atomic_path, write_csv, write_text
 from synpre.cli import fail, parser, setup_logging
@@ -39,12 +38,10 @@ def main(argv=None) -> None:
     p.add_argument("--teacher-reports", nargs="*", default=[], help="teachers' report.json files")
     p.add_argument("--teachers-csv", help="where to write the teachers' table")
     p.add_argument("--summary", help="markdown summary in the paper's table layout")
-    p.add_argument("--stability", nargs="*", default=[], help="stability.json files of the models")
-    p.add_argument("--stability-csv", help="where to write the stability table")
-    p.add_argument("--survival", help="where to draw the survival plot")
-    p.add_argument("--rdf", nargs="*", default=[], help="rdf.json files of the stability runs")
-    p.add_argument("--rdf-curves", nargs="*", default=[], help="their g(r) (rdf.csv), one per --rdf file, in order")
-    p.add_argument("--rdf-figure", help="where to draw the RDFs against the reference")
+    p.add_argument("--stability-summary", help="the stability report (stability.md, rule stability_report) to "
+                                               "append to --summary")
+    p.add_argument("--stability-target", help="stability runs apart from this target (stability.in_all: false): "
+                                              "--summary names the file the target stability_report writes")
     p.add_argument("--dimer-curves", nargs="*", default=[], help="dimer.csv files of models and teachers")
     p.add_argument("--dimer-figure", help="where to draw the dimer curves")
     p.add_argument("--allow-missing", action="store_true",
@@ -52,15 +49,9 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     log = setup_logging(args.log)
     # `{input.x:q}` of an empty input list passes one empty argument
-    reports, stability_files, rdf_files, rdf_curves, dimer_files = ([f for f in files if f] for files in (
-        args.teacher_reports, args.stability, args.rdf, args.rdf_curves, args.dimer_curves))
-    if len(rdf_curves) != len(rdf_files):
-        fail(f"--rdf-curves: {len(rdf_curves)} files for {len(rdf_files)} --rdf files; give the rdf.csv of each rdf.json")
+    reports, dimer_files = ([f for f in files if f] for files in (args.teacher_reports, args.dimer_curves))
     if args.allow_missing:
-        reports, stability_files, dimer_files = ([f for f in files if Path(f).exists()] for files in (
-            reports, stability_files, dimer_files))
-        rdf_pairs = [(j, c) for j, c in zip(rdf_files, rdf_curves) if Path(j).exists() and Path(c).exists()]
-        rdf_files, rdf_curves = [j for j, _ in rdf_pairs], [c for _, c in rdf_pairs]
+        reports, dimer_files = ([f for f in files if Path(f).exists()] for files in (reports, dimer_files))
     elif missing := [f for f in [*args.metrics, *args.baselines] if f and not Path(f).exists()]:
         fail(f"{len(missing)} metrics files do not exist (first: {missing[0]}); run their evaluate targets, "
              "or pass --allow-missing to aggregate the rest with those runs marked missing")
@@ -86,21 +77,19 @@ def main(argv=None) -> None:
     teachers = teachers_table(reports)
     if args.teachers_csv:
         write_csv(args.teachers_csv, teachers)
-    stability = stability_table(stability_files, rdf_files)
-    if args.stability_csv:
-        write_csv(args.stability_csv, stability)
-    if args.survival:
-        with atomic_path(args.survival) as tmp:
-            survival_figure(stability, str(tmp))
-    if args.rdf_figure:
-        with atomic_path(args.rdf_figure) as tmp:
-            rdf_figure(rdf_files, rdf_curves, str(tmp))
+    if args.stability_summary and Path(args.stability_summary).exists():
+        stability = Path(args.stability_summary).read_text()
+    elif args.stability_target:
+        stability = ("## MD stability\n\nNot part of this target (`stability.in_all: false`): run "
+                     f"`snakemake --cores 2 stability_report` for {args.stability_target}, its tables and figures.\n")
+    else:
+        stability = ""
     if args.dimer_figure:
         with atomic_path(args.dimer_figure) as tmp:
             dimer_figure(dimer_files, str(tmp))
     if args.summary:
         parts = [summary_markdown(df, teachers, missing_markdown(runs), constant), headline_markdown(headline),
-                 stability_markdown(stability), dimer_markdown(dimer_table(dimer_files))]
+                 stability, dimer_markdown(dimer_table(dimer_files))]
         write_text(args.summary, "\n".join(p for p in parts if p))
     summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
     log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())

@@ -120,7 +120,8 @@ def test_the_default_study_passes_every_check(in_root):
     ({"finetune": {"strategies": {"w": {"training": {"lr_warmup_steps": 50, "lr_scheduler": "cosine"}}}}},
      "config finetune.strategies.w.training.lr_warmup_steps: a warm-up needs lr_scheduler: false (it is cosine)"),
     ({"stability": {"rdf_reference": {"teacher": "nope"}}}, "config stability.rdf_reference.teacher: 'nope'"),
-    ({"stability": {"t_max": 0}}, "config stability.t_max / t_start: temperatures must be > 0 K"),
+    ({"stability": {"temperatures": [1000, 0]}}, "config stability.temperatures / t_start: temperatures must be > 0 K"),
+    ({"stability": {"temperatures": [1000, 1e3]}}, "config stability.temperatures: [1000, 1000.0] names a temperature twice"),
     ({"alchemy": {"species_map": {"C": "C"}}}, "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit)"),
 ])
 def test_cross_field_errors_name_the_key(change, message, in_root):
@@ -155,3 +156,33 @@ def test_synthetic_supply_counts_every_source():
     assert validate.max_nvt(None) == 0 and validate.max_nvt({"temperatures": [300], "steps": 10}) is None
     assert validate.teacher_elements(config) == ["C"]
     assert validate.teacher_elements(dict(config, alchemy={"species_map": {"C": "Si"}})) == ["C"]
+
+
+@pytest.mark.parametrize("old, new", [("t_max", "stability.temperatures"), ("ramp_ps", "stability.ramp_rate_K_per_ps"),
+                                      ("force_sigma", "stability.alarm_margin")])
+def test_a_replaced_stability_key_names_its_successor(old, new):
+    """A config written for the one-run stability protocol is told what replaced each of its keys."""
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    config["stability"][old] = 1
+    with pytest.raises(ValueError, match=f"config key stability.{old} was replaced by {new}"):
+        check_config(config, SCHEMA, "config/config.yaml")
+
+
+def test_the_calibrating_teacher_must_be_a_pretraining_teacher_and_run_the_studys_cells(in_root):
+    config = study()
+    config["teachers"]["other"] = {"kind": "lammps", "potential": "tersoff"}
+    config["stability"]["rdf_reference"] = {"teacher": "other"}
+    with pytest.raises(ValueError, match="config stability.rdf_reference.teacher: 'other' is not a pre-training teacher"):
+        validate.check_stability(config)
+    alchemy = study("tests/config/alchemy.yaml", stability={"enabled": True})
+    with pytest.raises(ValueError, match="config stability: with alchemy the teachers know only the source element"):
+        validate.check_stability(alchemy)
+    alchemy["stability"].update(calibration="data", rdf_reference={"file": "si.xyz"})
+    assert validate.stability_teacher(alchemy) is None
+
+
+def test_stability_teacher_calibrates_unless_data_and_a_reference_file(in_root):
+    assert validate.stability_teacher(study()) == "gap-fit"
+    assert validate.stability_teacher(study(stability={"calibration": "data"})) == "gap-fit"  # still the RDF reference
+    assert validate.stability_teacher(study(stability={"calibration": "data", "rdf_reference": {"file": "x.xyz"}})) is None
+    assert validate.stability_teacher(study(stability={"rdf_reference": {"file": "x.xyz"}})) == "gap-fit"  # calibrates

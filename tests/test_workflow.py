@@ -178,8 +178,42 @@ def test_compile_without_a_cpp_compiler_fails_before_any_job(tmp_path):
     assert "config training.compile: torch.compile needs a C++ compiler" in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("configfile, targets, expected", [
+    # the default study leaves stability out of `all` (stability.in_all: false) ...
+    ("config/config.yaml", [], {"stability": 0, "teacher_stability": 0, "stability_report": 0, "evaluate": 12}),
+    # ... and its target runs it alone: 12 models x 2 temperatures, the teacher's MD per temperature, no accuracy jobs
+    ("config/config.yaml", ["stability_report"], {"stability": 24, "teacher_stability": 2, "stability_report": 1,
+                                                  "evaluate": 0, "aggregate": 0}),
+    ("config/quick.yaml", [], {"stability": 2 * 2, "teacher_stability": 2, "stability_report": 1}),
+    ("tests/config/tiny.yaml", [], {"stability": 3 * 2, "teacher_stability": 2, "stability_report": 1}),
+])
+def test_stability_jobs_per_model_and_temperature(configfile, targets, expected):
+    """One stability job per final model and hold temperature (each runs every replica), one calibrating
+    teacher MD per temperature; in `all` unless stability.in_all is false, always in target stability_report."""
+    proc = snakemake(*targets, "-n", "--forceall", "--nolock", "--configfile", configfile, "--quiet", "rules")
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert {rule: counts.get(rule, 0) for rule in expected} == expected, counts
+
+
+def test_stability_report_alone_reruns_no_accuracy_job():
+    """A study whose models exist: the stability target asks for the models' packages, the stability MD
+    and its report, and nothing of the accuracy part (evaluate, aggregate) runs again."""
+    proc = snakemake("stability_report", "-n", "-p", "--forceall", "--nolock", "--configfile", "config/config.yaml")
+    cmds = shell_commands(proc.stdout + proc.stderr)
+    assert not {"evaluate", "aggregate", "constant_baseline"} & set(cmds)
+    report = cmds["stability_report"][0]
+    assert report.count("/stability-1000K.json") == 12 + 1 and report.count("/stability-2000K.json") == 12 + 1
+    for cmd in cmds["stability"]:
+        t = re.search(r"--temperature (\d+)", cmd).group(1)
+        assert f"--calibration results/default/teachers/gap-fit/stability-{t}K.json" in cmd, cmd
+        assert f"--rdf-reference results/default/teachers/gap-fit/stability-{t}K.xyz" in cmd, cmd
+    proc = snakemake("aggregate", "-n", "-p", "--forceall", "--nolock", "--configfile", "config/config.yaml")
+    aggregate = shell_commands(proc.stdout + proc.stderr)["aggregate"][0]
+    assert "--stability-target results/default/stability.md" in aggregate and "stability-1000K" not in aggregate
+
+
 @pytest.mark.parametrize("setting, message", [
-    ("{t_max: 0}", "config stability.t_max / t_start: temperatures must be > 0 K"),
+    ("{temperatures: [0]}", "config stability.temperatures / t_start: temperatures must be > 0 K"),
     ("{timestep_fs: 20}", "config stability.timestep_fs: 20 fs is outside (0, 5] fs"),
 ])
 def test_bad_md_protocol_fails_before_any_job(setting, message, tmp_path):
@@ -235,12 +269,19 @@ def test_end_to_end_outputs(tiny_study):
     headline = pd.read_csv(out / "headline.csv")  # one row per pre-trained curve point, metric and subset
     assert len(headline[headline["subset"] == "all"]) == 2 * 2 and set(headline["bound"]) <= {"=", ">=", "<="}
     assert "## Headline numbers" in (out / "summary.md").read_text()
-    stab = pd.read_csv(out / "stability.csv")
-    assert len(stab) == 3 and (stab["simulated_ps"] > 0).all()
-    survived = stab[stab["survived"]]  # a run that reached the hold has an RDF error against the teacher's MD
+    stab = pd.read_csv(out / "stability.csv")  # 3 models x 2 temperatures x 2 replicas, and the teacher's 2 x 2
+    models = stab[~stab["teacher"].str.startswith("teacher ")]
+    assert len(models) == 12 and len(stab) == 16 and (stab["simulated_ps"] > 0).all()
+    assert set(stab["temperature_K"]) == {1500.0, 2000.0} and set(stab["replica"]) == {0, 1}
+    assert stab[stab["teacher"] == "teacher gap-tiny"]["survived"].all()  # calibrated on it: its own MD never alarms
+    survived = models[models["survived"]]  # a run that reached the hold has an RDF error against the teacher's MD
     assert survived["rdf_error"].notna().all() and (survived["rdf_error"] >= 0).all()
-    series = pd.read_csv(out / "direct/pretrain-0/finetune-5/scratch/seed-0/stability.csv")
+    series = pd.read_csv(out / "direct/pretrain-0/finetune-5/scratch/seed-0/stability-2000K.csv")
     assert series["step"].iloc[0] == 0 and series["temperature_K"].iloc[-1] > 300
+    survival = pd.read_csv(out / "survival.csv")  # per temperature: direct, 2 pre-trained arms, the teacher
+    assert len(survival) == 2 * 4 and survival.loc[survival["arm"] == "direct", "logrank_p"].isna().all()
+    assert "## MD stability" in (out / "stability.md").read_text()
+    assert (out / "stability.md").read_text() in (out / "summary.md").read_text()  # in_all: summary.md has it
     curves = pd.read_csv(out / "curves.csv")
     assert len(curves) == 3 and (curves["n_seeds"] == 1).all()
     # the synthetic pool mixes MD snapshots with perturbed real structures (config: perturbation)

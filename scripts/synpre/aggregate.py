@@ -261,63 +261,6 @@ def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None, missing: s
     return "\n".join(parts) + "\n"
 
 
-def stability_table(files: list[str], rdf_files: list[str] = ()) -> pd.DataFrame:
-    """One row per stability run (stability.json beside each model), with the RDF error of its hold."""
-    rdf = {str(Path(f).parent): json.loads(Path(f).read_text()).get("rdf_error") for f in rdf_files}
-    rows = []
-    for path in files:
-        r = json.loads(Path(path).read_text())
-        rows.append({k: r.get(k) for k in KEYS} | {
-            "survived": r["survived"], "alarm": r["alarm"], "time_to_failure_ps": r["time_to_failure_ps"],
-            "simulated_ps": r["simulated_ps"], "protocol_ps": r["protocol_ps"],
-            "steps_per_second": r.get("steps_per_second"), "rdf_error": rdf.get(str(Path(path).parent)),
-            "stability_file": str(path)})
-    cols = KEYS + ["survived", "alarm", "time_to_failure_ps", "simulated_ps", "protocol_ps", "steps_per_second",
-                   "rdf_error", "stability_file"]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def stability_markdown(stability: pd.DataFrame) -> str:
-    if stability.empty:
-        return ""
-    alive = stability.groupby(["teacher", "strategy", "n_synth", "n_real"]).agg(
-        runs=("survived", "size"), survived=("survived", "sum"),
-        mean_time_to_failure_ps=("time_to_failure_ps", "mean"), first_alarm=("alarm", "first"),
-        mean_rdf_error=("rdf_error", "mean"))
-    return ("## MD stability (stability.csv)\n\nRuns without an alarm over the whole protocol "
-            f"({stability['protocol_ps'].max():g} ps); the mean time to failure counts failed runs only.\n\n"
-            + alive.reset_index().to_markdown(index=False) + "\n")
-
-
-def survival_figure(table: pd.DataFrame, out_png: str) -> None:
-    """Fraction of runs still without an alarm vs time, pre-trained vs direct, one panel per N_real."""
-    plt = pyplot()
-    import numpy as np
-
-    n_reals = sorted(table["n_real"].unique()) if len(table) else [0]
-    fig, axes = plt.subplots(1, len(n_reals), figsize=(4.5 * len(n_reals), 3.6), squeeze=False,
-                             constrained_layout=True)
-    for ax, n_real in zip(axes[0], n_reals):
-        sub = table[table["n_real"] == n_real]
-        for kind, g in (("direct", sub[sub["teacher"] == "direct"]), ("pre-trained", sub[sub["teacher"] != "direct"])):
-            if g.empty:
-                continue
-            end = float(g["protocol_ps"].max())
-            fail_times = np.sort(g["time_to_failure_ps"].dropna().to_numpy(dtype=float))
-            t = np.concatenate([[0.0], fail_times, [end]])
-            alive = np.concatenate([[1.0], 1 - np.arange(1, len(fail_times) + 1) / len(g), [1 - len(fail_times) / len(g)]])
-            ax.step(t, alive, where="post", label=f"{kind} ({len(g)} runs)",
-                    **({"color": "black", "ls": "--"} if kind == "direct" else {}))
-        ax.set_ylim(-0.05, 1.05)
-        ax.set_xlabel("simulated time (ps)")
-        ax.set_title(f"N_real = {n_real}")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    axes[0][0].set_ylabel("fraction of runs without an alarm")
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-
-
 def dimer_table(files: list[str]) -> pd.DataFrame:
     """Short-range metrics (synpre.dimer.dimer_metrics) of every dimer.csv: one row per model or teacher
     and element pair."""
@@ -375,32 +318,6 @@ def dimer_figure(files: list[str], out_png: str) -> None:
         ax.set_xlabel("distance (Å)")
         ax.set_ylabel("E(r) - E(6 Å) (eV)")
         ax.set_title(f"{pair} dimer")
-        ax.legend(fontsize=7)
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-
-
-def rdf_figure(files: list[str], curves: list[str], out_png: str) -> None:
-    """g(r) of every model's hold (thin, coloured by source) against the reference (thick dashed): each
-    rdf.json of ``files`` with its g(r) table, the rdf.csv at the same place in ``curves``."""
-    plt = pyplot()
-
-    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-    colours, drawn_reference = {}, False
-    for path, curve_path in zip(files, curves, strict=True):
-        info = json.loads(Path(path).read_text())
-        curve = pd.read_csv(curve_path)
-        if not drawn_reference:
-            ax.plot(curve["r"], curve["g_reference"], "k--", lw=2.2, label=f"reference ({Path(info['reference']).parent.name})")
-            drawn_reference = True
-        source = str(info.get("teacher"))
-        colour = colours.setdefault(source, "grey" if source == "direct" else f"C{len(colours)}")
-        label = source if source not in [l.get_label() for l in ax.lines] else None
-        ax.plot(curve["r"], curve["g"], color=colour, lw=0.8, alpha=0.7, label=label)
-    ax.set_xlabel("r (Å)")
-    ax.set_ylabel("g(r)")
-    ax.set_title("RDF in the hold at T_max")
-    if files:
         ax.legend(fontsize=7)
     fig.savefig(out_png, dpi=120)
     plt.close(fig)

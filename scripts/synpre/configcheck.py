@@ -27,6 +27,17 @@ def nearest(name: str, known) -> str | None:
     return close[0] if close else None
 
 
+# keys a config may still carry from an older version of the workflow: what replaced them
+REPLACED = {
+    "stability.t_max": "stability.temperatures (a list of hold temperatures, K, e.g. [3000])",
+    "stability.ramp_ps": "stability.ramp_rate_K_per_ps (the ramp lasts (T - t_start) / rate)",
+    "stability.force_sigma": "stability.alarm_margin (the force alarm is calibrated: margin x the largest force "
+                             "of the training cells and of the teacher's MD)",
+    "stability.start.index": "stability.replicas and stability.start.where (replicas start from cells spread "
+                             "through the pool)",
+}
+
+
 def _unknown_key(error) -> str | None:
     """'config key training.lrr is not known (did you mean training.lr?)' for an additionalProperties error."""
     if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
@@ -37,6 +48,8 @@ def _unknown_key(error) -> str | None:
         return None
     prefix = ".".join(str(p) for p in error.absolute_path)
     key = f"{prefix}.{extra[0]}" if prefix else extra[0]
+    if key in REPLACED:
+        return f"config key {key} was replaced by {REPLACED[key]}"
     close = nearest(extra[0], known)
     hint = f"did you mean {prefix + '.' if prefix else ''}{close}?" if close else \
         f"known keys here: {', '.join(sorted(known))}"

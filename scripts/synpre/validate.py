@@ -164,11 +164,29 @@ def check_strategies(config: dict) -> None:
             raise ValueError(f"{key}.energy_only: the energy loss weight is 0, so nothing would be fitted")
 
 
+def stability_teacher(config: dict) -> str | None:
+    """The teacher whose own MD under the stability protocol (rule teacher_stability) calibrates the
+    alarms (calibration: teacher) and is the RDF reference (unless rdf_reference.file); None if neither."""
+    s = config["stability"]
+    ref = s.get("rdf_reference") or {}
+    if s.get("calibration", "teacher") != "teacher" and ref.get("file"):
+        return None
+    return ref.get("teacher") or (config["pretrain_teachers"] or [None])[0]
+
+
 def check_stability(config: dict) -> None:
-    """The RDF reference names a teacher or a readable trajectory of the same system; the MD protocol is sane."""
+    """The RDF reference names a teacher or a readable trajectory of the same system; the teacher whose MD
+    calibrates the alarms can run the study's cells; the MD protocol is sane."""
     ref = config["stability"].get("rdf_reference") or {}
     if ref.get("teacher") and ref["teacher"] not in config["teachers"]:
         raise ValueError(f"config stability.rdf_reference.teacher: {ref['teacher']!r} is not under `teachers`")
+    if ref.get("teacher") and ref["teacher"] not in config["pretrain_teachers"]:
+        raise ValueError(f"config stability.rdf_reference.teacher: {ref['teacher']!r} is not a pre-training teacher "
+                         f"({config['pretrain_teachers']}); name one of them")
+    if config["stability"]["enabled"] and config.get("alchemy") and stability_teacher(config):
+        raise ValueError("config stability: with alchemy the teachers know only the source element, so none can run "
+                         "the MD that calibrates the alarms and is the RDF reference; set stability.calibration: data "
+                         "and stability.rdf_reference.file (or stability.enabled: false)")
     if ref.get("file"):
         from ase.io import read as read_xyz
 

@@ -11,6 +11,7 @@ SCRIPTS = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 from synpre import validate
 from synpre.recipe import resolve
+from synpre.stability import temperature_tag
 from synpre.teachers import FITTED_KINDS
 STUDY = config["study"]
 OUT = f"results/{STUDY}"
@@ -184,19 +185,44 @@ def all_metrics():
     return pre + direct
 
 
-def stability_runs():
-    """stability.json beside every final model, if the config asks for stability MD."""
-    if not config["stability"]["enabled"]:
+STABILITY = config["stability"]
+# hold temperatures as they appear in file names (stability-<T>K.json) and the temperature wildcard
+TEMPERATURES = [temperature_tag(t) for t in STABILITY["temperatures"]]
+# the teacher whose own MD (teacher_stability) calibrates the alarms and is the RDF reference; None if neither
+STABILITY_TEACHER = validate.stability_teacher(config)
+
+
+def stability_runs(in_all=False, name="stability"):
+    """<name>-<T>K.json (stability, or rdf) beside every final model, one per hold temperature, if the
+    config asks for stability MD (with ``in_all``: only if it is part of the default target ``all``)."""
+    if not STABILITY["enabled"] or (in_all and not STABILITY["in_all"]):
         return []
-    return [m.replace("metrics.json", "stability.json") for m in all_metrics()]
+    return [m.replace("metrics.json", f"{name}-{t}K.json") for m in all_metrics() for t in TEMPERATURES]
 
 
-def rdf_reference():
-    """Snapshots the models' RDFs are compared with: a teacher's stability MD or a given trajectory."""
-    ref = config["stability"].get("rdf_reference") or {}
+def teacher_stability_runs():
+    """The calibrating teacher's stability-<T>K.json per hold temperature (none without such a teacher)."""
+    if not STABILITY["enabled"] or STABILITY_TEACHER is None:
+        return []
+    return [f"{OUT}/teachers/{STABILITY_TEACHER}/stability-{t}K.json" for t in TEMPERATURES]
+
+
+def stability_calibration(wildcards):
+    """The teacher's MD at the same hold temperature, whose extremes calibrate a model's alarms."""
+    if STABILITY["calibration"] != "teacher" or STABILITY_TEACHER is None:
+        return []
+    return f"{OUT}/teachers/{STABILITY_TEACHER}/stability-{wildcards.temperature}K.json"
+
+
+def rdf_reference(wildcards):
+    """Snapshots the models' RDFs at a hold temperature are compared with: the teacher's stability MD at
+    that temperature, or a given trajectory (the same for every temperature); none without either."""
+    ref = STABILITY.get("rdf_reference") or {}
     if ref.get("file"):
         return ref["file"]
-    return f"{OUT}/teachers/{ref.get('teacher', TEACHERS[0])}/stability.xyz"
+    if STABILITY_TEACHER is None:
+        return []
+    return f"{OUT}/teachers/{STABILITY_TEACHER}/stability-{wildcards.temperature}K.xyz"
 
 
 def exported_models():
@@ -214,6 +240,7 @@ wildcard_constraints:
     seed="[0-9]+",
     i="[0-9]+",
     k="[0-9]+",
+    temperature=r"[0-9]+(\.[0-9]+)?",
     teacher="|".join(TEACHERS) if TEACHERS else "^$",
     source="|".join(TEACHERS + ["direct"]),
     strategy="|".join(re.escape(s) for s in list(STRATEGIES) + ["scratch"]),
@@ -225,15 +252,17 @@ def aggregate_args(input, output):
     def files(paths):
         return " ".join(shlex.quote(str(p)) for p in paths)
 
+    if STABILITY["enabled"] and not STABILITY["in_all"]:
+        stability = f" --stability-target {shlex.quote(f'{OUT}/stability.md')}"
+    else:
+        stability = f" --stability-summary {shlex.quote(str(input.stability))}" if input.stability else ""
     return (
         f"--metrics {files(input.metrics)} --baselines {files(input.baselines)} --teacher-reports {files(input.reports)}"
-        f" --stability {files(input.stability)} --rdf {files(input.rdf)} --rdf-curves {files(input.rdf_curves)}"
-        f" --dimer-curves {files(input.dimers)}"
+        f" --dimer-curves {files(input.dimers)}{stability}"
         f" --title {shlex.quote(f'study {STUDY}')} --csv {output.csv} --curves {output.curves}"
         f" --figure {output.figure} --teachers-csv {output.teachers} --summary {output.summary}"
         f" --headline {output.headline} --efficiency-figure {output.efficiency} --nsynth-figure {output.nsynth}"
-        f" --rdf-figure {output.rdf}"
-        f" --stability-csv {output.stability} --survival {output.survival} --dimer-figure {output.dimers}"
+        f" --dimer-figure {output.dimers}"
     )
 
 

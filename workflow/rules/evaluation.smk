@@ -1,6 +1,7 @@
 # Every final model: on the real test set with its dimer curves (evaluate), in MD with the RDF of its hold
-# phase (stability); then one set of tables and figures (aggregate). Each model's checks run in as few jobs
-# as possible: every job pays ~8 s of torch and nequip start-up.
+# phase (stability, one job per model and hold temperature, looping the replicas); then the accuracy tables
+# and figures (aggregate) and the stability statistics (stability_report, a target of its own). Each model's
+# checks run in as few jobs as possible: every job pays ~8 s of torch and nequip start-up.
 
 
 rule evaluate:
@@ -42,8 +43,9 @@ rule evaluate:
 
 
 rule stability:
-    # the packaged model (or the compiled one where export.compile is on): what a user would run; the RDF
-    # of its hold phase against the reference MD (rdf_reference) comes from the same job
+    # the packaged model (or the compiled one where export.compile is on): what a user would run. One job
+    # per hold temperature runs every replica; its alarms are calibrated on the real training cells and the
+    # teacher's MD at the same temperature, and the RDF of its hold is compared with that MD in the same job
     input:
         model=(
             f"{MODEL}/model.nequip.pt2"
@@ -52,33 +54,37 @@ rule stability:
         ),
         start=rules.prepare_reference.output.test,
         forces=rules.prepare_reference.output.train_pool,
-        rdf_reference=rdf_reference(),
+        calibration=stability_calibration,
+        rdf_reference=rdf_reference,
     output:
-        result=f"{MODEL}/stability.json",
-        series=f"{MODEL}/stability.csv",
-        frames=f"{MODEL}/stability.xyz",
-        rdf=f"{MODEL}/rdf.json",
-        rdf_curve=f"{MODEL}/rdf.csv",
+        result=f"{MODEL}/stability-{{temperature}}K.json",
+        series=f"{MODEL}/stability-{{temperature}}K.csv",
+        frames=f"{MODEL}/stability-{{temperature}}K.xyz",
+        rdf=f"{MODEL}/rdf-{{temperature}}K.json",
+        rdf_curve=f"{MODEL}/rdf-{{temperature}}K.csv",
     params:
         script=script_path("stability.py"),
-        settings=json.dumps(config["stability"]),
+        settings=json.dumps(STABILITY),
         info=run_info,
         # a compiled model runs only on the device it was compiled for; a package on any visible one
         device=config["export"]["device"] if config["export"]["compile"] else "auto",
+        calibration=lambda wc, input: f"--calibration {input.calibration}" if input.calibration else "",
+        rdf_reference=lambda wc, input: f"--rdf-reference {input.rdf_reference}" if input.rdf_reference else "",
     log:
-        f"{LOGS}/stability/{MODEL_KEY}.log",
+        f"{LOGS}/stability/{MODEL_KEY}/{{temperature}}K.log",
     benchmark:
-        f"{BENCH}/stability/{MODEL_KEY}.tsv"
+        f"{BENCH}/stability/{MODEL_KEY}/{{temperature}}K.tsv"
     threads: config["threads"]["evaluate"]
     resources:
         **job_resources("stability", gpu=config["gpu"]),
     conda:
         "../../envs/train.yaml"
     shell:
-        "python {params.script} --model {input.model} --start {input.start} --forces-from {input.forces}"
-        " --settings {params.settings:q} --run-info {params.info:q} --threads {threads} --device {params.device}"
-        " --rdf-reference {input.rdf_reference} --series {output.series} --frames {output.frames}"
-        " --rdf {output.rdf} --rdf-curve {output.rdf_curve} --out {output.result} > {log} 2>&1"
+        "python {params.script} --model {input.model} --temperature {wildcards.temperature} --start {input.start}"
+        " --forces-from {input.forces} {params.calibration} --settings {params.settings:q} --run-info {params.info:q}"
+        " --threads {threads} --device {params.device} {params.rdf_reference} --rdf {output.rdf}"
+        " --rdf-curve {output.rdf_curve} --series {output.series}"
+        " --frames {output.frames} --out {output.result} > {log} 2>&1"
 
 
 rule constant_baseline:
@@ -106,33 +112,33 @@ rule constant_baseline:
 
 
 rule teacher_stability:
-    # the reference MD for the RDF comparison: the same protocol, driven by the teacher itself
-    # (no max_force alarm: the real data's force distribution says nothing about the teacher's own)
+    # the teacher's own MD under the same protocol: it calibrates the models' alarms (only non_finite stops
+    # it) and is the reference MD of their RDFs; one job per hold temperature
     input:
         teacher=rules.teacher.output.teacher,
         start=rules.prepare_reference.output.test,
+        forces=rules.prepare_reference.output.train_pool,
     output:
-        result=f"{OUT}/teachers/{{teacher}}/stability.json",
-        series=f"{OUT}/teachers/{{teacher}}/stability.csv",
-        frames=f"{OUT}/teachers/{{teacher}}/stability.xyz",
+        result=f"{OUT}/teachers/{{teacher}}/stability-{{temperature}}K.json",
+        series=f"{OUT}/teachers/{{teacher}}/stability-{{temperature}}K.csv",
+        frames=f"{OUT}/teachers/{{teacher}}/stability-{{temperature}}K.xyz",
     params:
         script=script_path("stability.py"),
-        settings=json.dumps(config["stability"]),
+        settings=json.dumps(STABILITY),
+        info=lambda wc: json.dumps({"study": STUDY, "teacher": f"teacher {wc.teacher}"}),
     log:
-        f"{LOGS}/teacher_stability/{{teacher}}.log",
+        f"{LOGS}/teacher_stability/{{teacher}}/{{temperature}}K.log",
     benchmark:
-        f"{BENCH}/teacher_stability/{{teacher}}.tsv"
+        f"{BENCH}/teacher_stability/{{teacher}}/{{temperature}}K.tsv"
     threads: 1
     resources:
         **job_resources("teacher_stability"),
     conda:
         "../../envs/teacher.yaml"
     shell:
-        "python {params.script} --teacher @{input.teacher} --start {input.start}"
-        " --settings {params.settings:q} --threads {threads} --series {output.series} --frames {output.frames}"
-        " --out {output.result} > {log} 2>&1"
-
-
+        "python {params.script} --teacher @{input.teacher} --calibrate --temperature {wildcards.temperature}"
+        " --start {input.start} --forces-from {input.forces} --settings {params.settings:q} --run-info {params.info:q}"
+        " --threads {threads} --series {output.series} --frames {output.frames} --out {output.result} > {log} 2>&1"
 
 
 rule teacher_dimer:
@@ -162,9 +168,8 @@ rule aggregate:
     input:
         metrics=all_metrics(),
         baselines=expand(rules.constant_baseline.output.metrics, n_real=config["n_real"]),
-        stability=stability_runs(),
-        rdf=[f.replace("stability.json", "rdf.json") for f in stability_runs()],
-        rdf_curves=[f.replace("stability.json", "rdf.csv") for f in stability_runs()],
+        # the stability statistics join summary.md when stability is part of `all` (stability.in_all)
+        stability=f"{OUT}/stability.md" if stability_runs(in_all=True) else [],
         dimers=[m.replace("metrics.json", "dimer.csv") for m in all_metrics()]
         + ([] if config.get("alchemy") else expand(rules.teacher_dimer.output.curve, teacher=TEACHERS)),
         # a teacher of the alchemical source element cannot be scored on the target element's data
@@ -193,17 +198,6 @@ rule aggregate:
             caption="../report/nsynth_trend.rst",
         ),
         teachers=report(f"{OUT}/teachers.csv", category="Tables", caption="../report/teachers.rst"),
-        stability=report(f"{OUT}/stability.csv", category="Tables", caption="../report/stability.rst"),
-        survival=report(
-            f"{OUT}/survival.png",
-            category="Stability",
-            caption="../report/survival.rst",
-        ),
-        rdf=report(
-            f"{OUT}/rdf.png",
-            category="Stability",
-            caption="../report/rdf.rst",
-        ),
         dimers=report(
             f"{OUT}/dimer_curves.png",
             category="Short range",
@@ -224,3 +218,47 @@ rule aggregate:
         "../../envs/analysis.yaml"
     shell:
         "python {params.script} {params.args} > {log} 2>&1"
+
+
+rule stability_report:
+    # MD stability alone: every final model's stability MD (training whatever model is missing, rerunning
+    # nothing that exists) and its statistics; `snakemake --cores 2 stability_report`. Part of `all` unless
+    # stability.in_all is false
+    input:
+        stability=stability_runs(),
+        rdf=stability_runs(name="rdf"),
+        teachers=teacher_stability_runs(),
+    output:
+        csv=report(f"{OUT}/stability.csv", category="Tables", caption="../report/stability.rst"),
+        survival_csv=report(f"{OUT}/survival.csv", category="Tables", caption="../report/survival_table.rst"),
+        survival=report(
+            f"{OUT}/survival.png",
+            category="Stability",
+            caption="../report/survival.rst",
+        ),
+        rdf=report(
+            f"{OUT}/rdf.png",
+            category="Stability",
+            caption="../report/rdf.rst",
+        ),
+        summary=f"{OUT}/stability.md",
+    params:
+        script=script_path("stability_report.py"),
+        files=lambda wc, input: " ".join(
+            f"--{name} {' '.join(shlex.quote(f) for f in input[name])}"
+            for name in ("stability", "rdf", "teachers")
+            if input[name]
+        ),
+        enabled="" if STABILITY["enabled"] else "--disabled",
+    log:
+        f"{LOGS}/stability_report.log",
+    benchmark:
+        f"{BENCH}/stability_report.tsv"
+    threads: 1
+    resources:
+        **job_resources("stability_report"),
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python {params.script} {params.files} {params.enabled} --csv {output.csv} --survival-csv {output.survival_csv}"
+        " --survival {output.survival} --rdf-figure {output.rdf} --summary {output.summary} > {log} 2>&1"
