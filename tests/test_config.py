@@ -123,6 +123,7 @@ def test_the_default_study_passes_every_check(in_root):
     ({"stability": {"temperatures": [1000, 0]}}, "config stability.temperatures / t_start: temperatures must be > 0 K"),
     ({"stability": {"temperatures": [1000, 1e3]}}, "config stability.temperatures: [1000, 1000.0] names a temperature twice"),
     ({"alchemy": {"species_map": {"C": "C"}}}, "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit)"),
+    ({"short_range": {"r_min": 2.0, "r_max": 1.0}}, "config short_range.r_min: 2.0 A is not below r_max (1.0 A)"),
 ])
 def test_cross_field_errors_name_the_key(change, message, in_root):
     with pytest.raises(ValueError) as err:
@@ -154,6 +155,11 @@ def test_synthetic_supply_counts_every_source():
     assert validate.max_perturbed({"displacements": [0, 0.1], "rounds": 2, "max_sources": 3}) == 12
     assert validate.max_perturbed({"displacements": [0.1]}) is None  # bounded by the real pool only
     assert validate.max_nvt(None) == 0 and validate.max_nvt({"temperatures": [300], "steps": 10}) is None
+    assert validate.max_short_range(None, 1) == 0
+    short = {"dimers": 30, "trimers": 40, "compressed_scales": [0.85, 0.9], "max_sources": 20}
+    assert validate.max_short_range(short, 1) == 30 + 40 + 20 * 2 and validate.max_short_range(short, 2) == 3 * 30 + 40 + 40
+    assert validate.max_short_range(dict(short, max_sources=None), 1) is None  # the whole real pool
+    assert validate.max_short_range(dict(short, compressed_scales=[]), 1) == 70
     assert validate.teacher_elements(config) == ["C"]
     assert validate.teacher_elements(dict(config, alchemy={"species_map": {"C": "Si"}})) == ["C"]
 

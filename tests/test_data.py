@@ -263,6 +263,40 @@ def test_perturbations_fixed_magnitude_strain_and_guard():
     assert impossible[0][0] is None and "no perturbation" in impossible[0][1]
 
 
+SHORT_RANGE = {"dimers": 5, "trimers": 7, "r_min": 0.6, "r_max": 2.0, "box": 15.0, "compressed_scales": [0.8, 0.9],
+               "max_sources": 3, "min_distance": 1.0, "seed": 0}
+
+
+def test_short_range_structures_and_their_parts(tmp_path):
+    """Dimers of every element pair at evenly spaced distances, trimers with every bond in range, compressed
+    training cells (too-close copies dropped); the parts of the labelling shards never overlap."""
+    import short_range
+    from synpre.short_range import compressed, dimers, max_short_range, short_range_part, trimers
+
+    d = dimers(["Si", "C"], SHORT_RANGE)
+    assert len(d) == 3 * 5 and [a.info["pair"] for a in d[::5]] == ["C-C", "C-Si", "Si-Si"]
+    assert [a.get_distance(0, 1) for a in d[:5]] == pytest.approx(np.linspace(0.6, 2.0, 5))
+    assert all(a.pbc.all() and a.cell[0, 0] == 15.0 for a in d)
+    t = trimers(["C"], SHORT_RANGE, np.random.default_rng(0))
+    bonds = np.array([[a.get_distance(i, j) for i, j in ((0, 1), (0, 2), (1, 2))] for a in t])
+    assert len(t) == 7 and bonds.min() >= 0.6 and bonds.max() <= 2.0 and {a.info["config_type"] for a in t} == {"trimer"}
+    rng = np.random.default_rng(0)
+    cells = [random_cell(["C"] * 16, 2.0, 1.2, rng) for _ in range(4)]
+    dense, dropped = compressed(cells, SHORT_RANGE)
+    assert len(dense) + dropped == 8 and all(min_interatomic_distance(a) >= 1.0 for a in dense)
+    assert {a.info["scale"] for a in dense} <= {0.8, 0.9}
+    assert dense[0].get_volume() == pytest.approx(cells[dense[0].info["source_index"]].get_volume() * dense[0].info["scale"] ** 3)
+    parts = [short_range_part(["C"], SHORT_RANGE, cells, k, 2)[0] for k in (0, 1)]
+    assert sum(map(len, parts)) <= max_short_range(SHORT_RANGE, 1) == 5 + 7 + 3 * 2
+    assert sum(a.info["config_type"] == "compressed" for part in parts for a in part) <= 3 * 2  # max_sources: 3
+    small = [a.positions.tobytes() for part in parts for a in part if a.info["config_type"] != "compressed"]
+    assert len(small) == len(set(small)) == 5 + 7
+    write(tmp_path / "pool.xyz", cells)
+    short_range.main(["--inputs", str(tmp_path / "pool.xyz"), "--elements", "C", "--settings", json.dumps(SHORT_RANGE),
+                      "--part", "1", "--parts", "2", "--out", str(tmp_path / "part-1.xyz")])
+    assert len(read(tmp_path / "part-1.xyz", ":")) == len(parts[1])
+
+
 def test_alchemy_transmutes_and_rescales_labels(tmp_path):
     frames = labelled(6)
     write(tmp_path / "c.xyz", frames)

@@ -39,6 +39,7 @@ def test_lint():
     ("config/minimal.yaml", 2 * 2 * 3),   # a new dataset's least config: (1 N_synth + direct) x 2 N_real x 3 seeds
     ("config/config.yaml config/strict.yaml", 2 * 1 * 3),  # overlays: (1 N_synth + direct) x 1 N_real x 3 seeds
     ("config/config.yaml config/sweep.yaml", 2 * 5 * 3),   # (1 N_synth + direct) x 5 N_real x 3 seeds
+    ("config/config.yaml config/short-range.yaml", 2 * 2 * 3),  # the default study, short-range structures joined
 ])
 def test_dry_run(configfile, n_metrics, tmp_path):
     if configfile.endswith("paper.yaml"):
@@ -56,7 +57,7 @@ def test_dry_run(configfile, n_metrics, tmp_path):
     assert counts == n_metrics, out[-3000:]
 
 
-OVERLAYS = {"config/strict.yaml", "config/sweep.yaml"}  # run on top of config/config.yaml, not alone
+OVERLAYS = {"config/strict.yaml", "config/sweep.yaml", "config/short-range.yaml"}  # on top of config/config.yaml
 
 
 @pytest.mark.parametrize("configfile", sorted(p.relative_to(ROOT).as_posix() for p in
@@ -112,6 +113,20 @@ def test_lmdb_storage_converts_the_pretraining_sets_only():
     default = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", "config/config.yaml")
     cmds = shell_commands(default.stdout + default.stderr)
     assert "synthetic_lmdb" not in cmds and not any("lmdb" in c for c in cmds["pretrain"])
+
+
+def test_short_range_structures_join_every_labelling_shard():
+    """config short_range: one job per labelling shard makes its part, and each shard's teacher labels it
+    with the MD snapshots; without the section no such job runs."""
+    proc = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", "config/config.yaml",
+                     "config/short-range.yaml")
+    cmds = shell_commands(proc.stdout + proc.stderr)
+    assert len(cmds["short_range"]) == 4 and len(cmds["label"]) == 4
+    for cmd in cmds["label"]:
+        k = re.search(r"shard-(\d+)\.xyz", cmd).group(1)
+        assert f"results/short-range/synthetic/short_range/part-{k}.xyz" in cmd, cmd
+    default = snakemake("-n", "--forceall", "--nolock", "--configfile", "config/config.yaml", "--quiet", "rules")
+    assert "short_range" not in job_counts(default.stdout + default.stderr)
 
 
 def test_small_training_sets_stay_eager_under_compile_min_structures():

@@ -15,6 +15,7 @@ from .configcheck import nearest
 from .nequip_config import ARCHITECTURES
 from .recipe import resolve
 from .sampling import mqa_stages
+from .short_range import max_short_range
 from .teachers import FITTED_KINDS, TeacherError, check_teacher_spec
 
 # names a teacher may not have: folders of results/<study>/ that are not teachers
@@ -39,6 +40,7 @@ def check_study(config: dict, env=None) -> None:
     check_strategies(config)
     check_schedules(config)
     check_stability(config)
+    check_short_range(config)
     check_synthetic_supply(config)
 
 
@@ -82,11 +84,13 @@ def check_alchemy(config: dict) -> None:
     if not alchemy:
         return
     target = {alchemy["species_map"].get(s, s) for s in config["sampling"]["composition"]}
-    from_real = config.get("perturbation") or (config.get("nvt") and not config["nvt"].get("files"))
+    from_real = (config.get("perturbation") or (config.get("nvt") and not config["nvt"].get("files"))
+                 or (config.get("short_range") or {}).get("compressed_scales"))
     if not target <= set(config["elements"]) or from_real:
         raise ValueError(
             "config alchemy: the transmuted species must be in `elements`, and samplers that start "
-            "from the real structures (perturbation, nvt without files) cannot be combined with alchemy"
+            "from the real structures (perturbation, nvt without files, short_range.compressed_scales) cannot be "
+            "combined with alchemy"
         )
     if any(config["teachers"][t]["kind"] in FITTED_KINDS for t in config["pretrain_teachers"]):
         raise ValueError(
@@ -208,15 +212,22 @@ def check_stability(config: dict) -> None:
             raise ValueError(str(exc)) from exc
 
 
+def check_short_range(config: dict) -> None:
+    s = config.get("short_range")
+    if s and s["r_min"] >= s["r_max"]:
+        raise ValueError(f"config short_range.r_min: {s['r_min']} A is not below r_max ({s['r_max']} A)")
+
+
 def check_synthetic_supply(config: dict) -> None:
     """The largest N_synth (plus the synthetic validation set) must not exceed what the sources can make."""
-    most = [max_synthetic(config["sampling"]), max_perturbed(config.get("perturbation")), max_nvt(config.get("nvt"))]
+    most = [max_synthetic(config["sampling"]), max_perturbed(config.get("perturbation")), max_nvt(config.get("nvt")),
+            max_short_range(config.get("short_range"), len(teacher_elements(config)))]
     if None not in most and max(config["n_synth"]) + config["n_val_synth"] > sum(most):
         raise ValueError(
             f"config n_synth: {max(config['n_synth'])} (+ n_val_synth={config['n_val_synth']}) is more "
             f"than the {sum(most)} structures the synthetic sources can make (sampling {most[0]}, perturbation "
-            f"{most[1]}, nvt {most[2]}); enlarge sampling (densities, anneal_temperatures, repeats, protocol "
-            "steps), perturbation or nvt, or lower n_synth"
+            f"{most[1]}, nvt {most[2]}, short_range {most[3]}); enlarge sampling (densities, anneal_temperatures, "
+            "repeats, protocol steps), perturbation, nvt or short_range, or lower n_synth"
         )
 
 

@@ -90,13 +90,15 @@ def shard_trajectories(campaign, shard, n_shards):
 
 
 def synthetic_shard_inputs(wildcards):
-    """Label shard k: MD trajectories k, k+K, ... and perturbation part k."""
+    """Label shard k: MD trajectories k, k+K, ..., and part k of perturbation, nvt and short_range."""
     n_shards = config["labelling"]["n_shards"]
     frames = shard_trajectories("synthetic", wildcards.k, n_shards)
     if config.get("perturbation"):
         frames.append(f"{OUT}/synthetic/perturbed/part-{wildcards.k}.xyz")
     if config.get("nvt"):
         frames.append(f"{OUT}/synthetic/nvt/part-{wildcards.k}.xyz")
+    if "short_range" in config:
+        frames.append(f"{OUT}/synthetic/short_range/part-{wildcards.k}.xyz")
     return frames
 
 

@@ -1,6 +1,6 @@
 # Unlabelled structures of the two campaigns, each in {OUT}/<campaign>/: the synthetic set ("synthetic"),
 # and with reference_build the new reference set ("reference-build"). Melt-quench-anneal MD makes one job
-# per (density, anneal T, repeat) grid point, NVT MD one job per labelling shard; perturbation is synthetic only.
+# per (density, anneal T, repeat) grid point, NVT MD one job per labelling shard; perturbation and short_range are synthetic only.
 
 
 rule sample:
@@ -50,6 +50,32 @@ rule perturb:
     shell:
         "python {params.script} --inputs {input.pool} --settings {params.settings:q} --part {wildcards.k}"
         " --parts {params.parts} --seed {params.seed} --out {output.part} > {log} 2>&1"
+
+
+rule short_range:
+    # dimers, trimers and compressed real training cells (config short_range); part k joins label shard k
+    input:
+        pool=rules.prepare_reference.output.train_pool,
+    output:
+        part=f"{OUT}/synthetic/short_range/part-{{k}}.xyz",
+    params:
+        script=script_path("short_range.py"),
+        settings=json.dumps(config.get("short_range") or {}),
+        parts=config["labelling"]["n_shards"],
+        elements=" ".join(teacher_elements()),
+    log:
+        f"{LOGS}/short_range/part-{{k}}.log",
+    benchmark:
+        f"{BENCH}/short_range/part-{{k}}.tsv"
+    priority: 20
+    threads: 1
+    resources:
+        **job_resources("short_range"),
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "python {params.script} --inputs {input.pool} --elements {params.elements} --settings {params.settings:q}"
+        " --part {wildcards.k} --parts {params.parts} --out {output.part} > {log} 2>&1"
 
 
 # NVT MD of each campaign that asks for it: the synthetic set's (config nvt; from the real training pool
