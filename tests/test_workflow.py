@@ -197,8 +197,9 @@ def test_compile_without_a_cpp_compiler_fails_before_any_job(tmp_path):
     # the default study leaves stability out of `all` (stability.in_all: false) ...
     ("config/config.yaml", [], {"stability": 0, "teacher_stability": 0, "stability_report": 0, "evaluate": 12}),
     # ... and its target runs it alone: 12 models x 2 temperatures, the teacher's MD per temperature, no accuracy jobs
+    # (stability.compiled: true compiles each model for the MD)
     ("config/config.yaml", ["stability_report"], {"stability": 24, "teacher_stability": 2, "stability_report": 1,
-                                                  "evaluate": 0, "aggregate": 0}),
+                                                  "compile": 12, "evaluate": 0, "aggregate": 0}),
     ("config/quick.yaml", [], {"stability": 2 * 2, "teacher_stability": 2, "stability_report": 1}),
     ("tests/config/tiny.yaml", [], {"stability": 3 * 2, "teacher_stability": 2, "stability_report": 1}),
 ])
@@ -219,6 +220,7 @@ def test_stability_report_alone_reruns_no_accuracy_job():
     report = cmds["stability_report"][0]
     assert report.count("/stability-1000K.json") == 12 + 1 and report.count("/stability-2000K.json") == 12 + 1
     for cmd in cmds["stability"]:
+        assert re.search(r"--model \S+/model\.nequip\.pt2 ", cmd) and "--device cpu" in cmd, cmd
         t = re.search(r"--temperature (\d+)", cmd).group(1)
         assert f"--calibration results/default/teachers/gap-fit/stability-{t}K.json" in cmd, cmd
         assert f"--rdf-reference results/default/teachers/gap-fit/stability-{t}K.xyz" in cmd, cmd

@@ -190,6 +190,8 @@ def all_metrics():
 STABILITY = config["stability"]
 # hold temperatures as they appear in file names (stability-<T>K.json) and the temperature wildcard
 TEMPERATURES = [temperature_tag(t) for t in STABILITY["temperatures"]]
+# the stability MD runs the compiled model (.nequip.pt2, only on export.device) or the package
+STABILITY_COMPILED = config["export"]["compile"] if STABILITY["compiled"] is None else STABILITY["compiled"]
 # the teacher whose own MD (teacher_stability) calibrates the alarms and is the RDF reference; None if neither
 STABILITY_TEACHER = validate.stability_teacher(config)
 

@@ -43,15 +43,11 @@ rule evaluate:
 
 
 rule stability:
-    # the packaged model (or the compiled one where export.compile is on): what a user would run. One job
+    # the packaged model (or the compiled one, stability.compiled): what a user would run. One job
     # per hold temperature runs every replica; its alarms are calibrated on the real training cells and the
     # teacher's MD at the same temperature, and the RDF of its hold is compared with that MD in the same job
     input:
-        model=(
-            f"{MODEL}/model.nequip.pt2"
-            if config["export"]["compile"]
-            else f"{MODEL}/model.nequip.zip"
-        ),
+        model=f"{MODEL}/model.nequip.pt2" if STABILITY_COMPILED else f"{MODEL}/model.nequip.zip",
         start=rules.prepare_reference.output.test,
         forces=rules.prepare_reference.output.train_pool,
         calibration=stability_calibration,
@@ -67,7 +63,7 @@ rule stability:
         settings=json.dumps(STABILITY),
         info=run_info,
         # a compiled model runs only on the device it was compiled for; a package on any visible one
-        device=config["export"]["device"] if config["export"]["compile"] else "auto",
+        device=config["export"]["device"] if STABILITY_COMPILED else "auto",
         calibration=lambda wc, input: f"--calibration {input.calibration}" if input.calibration else "",
         rdf_reference=lambda wc, input: f"--rdf-reference {input.rdf_reference}" if input.rdf_reference else "",
     log:
