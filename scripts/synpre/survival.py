@@ -215,7 +215,7 @@ def survival_markdown(table: pd.DataFrame, survival: pd.DataFrame, thresholds: p
     models = table[~table["arm"].str.startswith("teacher ")]
     lines = [head + (
         f"Protocol: {s.get('replicas')} replicas per model and hold temperature, each from a different quenched "
-        f"test cell (start {s.get('start')}) with its own velocity seed; {s.get('t_start')} K → T at "
+        f"test cell (start: `{json.dumps(s.get('start'))}`) with its own velocity seed; {s.get('t_start')} K → T at "
         f"{s.get('ramp_rate_K_per_ps')} K/ps, then {s.get('hold_ps')} ps at T (Langevin, {s.get('timestep_fs')} fs). "
         f"A run fails at its first alarm; survivors are censored at the end of the protocol. Arms pool seeds "
         f"and replicas ({models['stability_file'].nunique() // max(table['temperature_K'].nunique(), 1)} models, "
