@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # evaluation beyond test-set RMSE (evaluate itself, the teacher report and aggregate were there before);
 # exporting the models people use is counted apart. A model's dimer curve runs inside evaluate (~3 s) and
 # its RDF inside stability; rdf and dimer were jobs of their own before, and still count in older results.
-EVALUATION = {"stability", "teacher_stability", "rdf", "dimer", "teacher_dimer"}
+EVALUATION = {"stability", "teacher_stability", "stability_report", "rdf", "dimer", "teacher_dimer"}
 EXPORT = {"package", "compile"}
 
 
