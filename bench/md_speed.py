@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: MD steps/s of trained models, eager (checkpoint or package) against AOTInductor-compiled.
 
-For each model given, runs the stability protocol's dynamics (Langevin, ASE) for --steps steps from
-the first real test structure, once with the packaged model and once with its compiled form (made
+For each model given, times Langevin MD at 1000 K (synpre.stability.md_speed, as the md_speed config key does) for
+--steps steps from the first real test structure, once with the packaged model and once with its compiled form (made
 here with nequip-compile if it is missing; the compile time is printed). Prints the machine, the date
 and the command. Also summarises steps/s recorded by a study's stability runs (--study).
 
@@ -27,21 +27,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 
 def md_rate(model: str, atoms, steps: int) -> float:
-    from ase import units
-    from ase.md.langevin import Langevin
-
     from synpre.models import nequip_calculator
+    from synpre.stability import md_speed
 
-    from ase.constraints import FixCom
-
-    work = atoms.copy()
-    work.calc = nequip_calculator(model, "cpu")
-    work.set_constraint(FixCom())
-    dyn = Langevin(work, units.fs, temperature_K=1000, friction=0.01 / units.fs, fixcm=False)
-    dyn.run(5)  # warm-up (neighbour list, first call)
-    t0 = time.perf_counter()
-    dyn.run(steps)
-    return steps / (time.perf_counter() - t0)
+    return md_speed(atoms, nequip_calculator(model, "cpu"), steps)["md_steps_per_second"]
 
 
 def main() -> None:

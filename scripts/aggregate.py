@@ -17,7 +17,7 @@ import pandas as pd
 
 from synpre.aggregate import (curves_table, dimer_figure, dimer_markdown, dimer_table, learning_curves,
                               mark_against_constant, missing_markdown, nsynth_figure, runs_table, summary_markdown,
-                              teachers_table)
+                              teachers_table, with_md_speed)
 from synpre.atomic import atomic_path, write_csv, write_text
 from synpre.cli import fail, parser, setup_logging
 from synpre.headline import efficiency_figure, headline_markdown, headline_table
@@ -27,7 +27,9 @@ def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--metrics", nargs="+", required=True)
     p.add_argument("--baselines", nargs="*", default=[],
-                   help="the constant predictor's metrics.json per N_real (scripts/constant_baseline.py)")
+                   help="metrics.json of the baselines per N_real: the constant predictor (scripts/constant_baseline.py) "
+                        "and zero-shot teachers (scripts/zero_shot.py)")
+    p.add_argument("--md-speed", nargs="*", default=[], help="md_speed.json of the models (scripts/md_speed.py)")
     p.add_argument("--csv", required=True)
     p.add_argument("--curves", help="where to write mean ± std per learning-curve point")
     p.add_argument("--figure", required=True)
@@ -56,7 +58,8 @@ def main(argv=None) -> None:
         fail(f"{len(missing)} metrics files do not exist (first: {missing[0]}); run their evaluate targets, "
              "or pass --allow-missing to aggregate the rest with those runs marked missing")
     constant = runs_table([f for f in args.baselines if f and Path(f).exists()])  # all exist unless --allow-missing
-    runs = mark_against_constant(runs_table(args.metrics), constant)
+    speed_files = [f for f in args.md_speed if f and Path(f).exists()]
+    runs = mark_against_constant(with_md_speed(runs_table(args.metrics), speed_files), constant)
     write_csv(args.csv, pd.concat([runs, constant], ignore_index=True) if len(constant) else runs)
     df = runs[runs["status"] == "ok"]
     if df.empty:

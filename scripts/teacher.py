@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Rule `teacher`: make a teacher usable and describe it in ``teacher.json``.
 
-gap_fit / eam_fit / ace_fit: fit a GAP, an EAM or an ACE to the real training pool; gap_xml: checks a given XML file loads; tblite/lammps:
-nothing to fit. Every kind then measures its own isolated-atom energies, to which its labels are
+gap_fit / eam_fit / ace_fit: fit a GAP, an EAM or an ACE to the real training pool; gap_xml: checks a given XML file loads; tblite/lammps/
+sevennet/chgnet (universal potentials, weights from their wheels): nothing to fit. Every kind then measures its own isolated-atom energies, to which its labels are
 referenced (as the paper does, so that pre-trained models start from sensible predictions).
 
 Example:
@@ -17,7 +17,8 @@ from pathlib import Path
 
 from synpre.atomic import write_json
 from synpre.cli import fail, json_arg, parser, setup_logging
-from synpre.teachers import TeacherError, check_coverage, check_gap_loads, isolated_atom_energy, make_calculator
+from synpre.teachers import (UNIVERSAL, TeacherError, check_coverage, check_gap_loads, check_universal,
+                             isolated_atom_energy, make_calculator)
 from synpre.threads import limit_threads
 
 
@@ -88,6 +89,9 @@ def main(argv=None) -> None:
             check_gap_loads(spec)
         if spec["kind"] == "lammps":
             spec["species"] = args.elements
+        if spec["kind"] in UNIVERSAL:  # the model's name, and its defaults, recorded in teacher.json
+            spec["model"], modal = check_universal(spec, args.elements, f"teachers.{args.name}")
+            spec.update({"modal": modal} if modal else {})
         calc = make_calculator(spec)
         check_coverage(calc, spec, args.elements)
         spec["isolated_atom_energies"] = {el: isolated_atom_energy(calc, el, spec["kind"]) for el in args.elements}

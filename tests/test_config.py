@@ -124,11 +124,58 @@ def test_the_default_study_passes_every_check(in_root):
     ({"stability": {"temperatures": [1000, 1e3]}}, "config stability.temperatures: [1000, 1000.0] names a temperature twice"),
     ({"alchemy": {"species_map": {"C": "C"}}}, "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit)"),
     ({"short_range": {"r_min": 2.0, "r_max": 1.0}}, "config short_range.r_min: 2.0 A is not below r_max (1.0 A)"),
+    # universal potentials: an unknown model, a model without an element of the study, a modal missing or misplaced
+    ({"teachers": {"u": {"kind": "sevennet", "model": "7net-9"}}, "pretrain_teachers": ["u"]},
+     "config teachers.u.model: unknown sevennet model '7net-9'; use one of 7net-0, 7net-0_22may2024, 7net-l3i5, "
+     "7net-mf-0 (the models whose weights ship with sevenn==0.13.0)"),
+    ({"teachers": {"u": {"kind": "chgnet", "model": "0.4.0"}}, "pretrain_teachers": ["u"]},
+     "config teachers.u.model: unknown chgnet model '0.4.0'; use one of 0.3.0, 0.2.0, r2scan"),
+    ({"elements": ["C", "Po"], "teachers": {"u": {"kind": "sevennet"}}, "pretrain_teachers": ["u"]},
+     "config teachers.u.model: sevennet 7net-0 does not cover Po (it was trained on the 89 elements of MPtrj); "
+     "choose a teacher of another kind for C, Po"),
+    ({"elements": ["C", "Rn"], "teachers": {"u": {"kind": "chgnet", "model": "r2scan"}}, "pretrain_teachers": ["u"]},
+     "config teachers.u.model: chgnet r2scan does not cover Rn"),
+    ({"teachers": {"u": {"kind": "sevennet", "model": "7net-mf-0"}}, "pretrain_teachers": ["u"]},
+     "config teachers.u.modal: 7net-mf-0 is a multi-fidelity model; set modal to one of PBE, R2SCAN (got None)"),
+    ({"teachers": {"u": {"kind": "sevennet", "modal": "PBE"}}, "pretrain_teachers": ["u"]},
+     "config teachers.u.modal: 7net-0 has a single fidelity; remove modal"),
+    ({"sampling": {"composition": {"C": 64}, "densities": [2.0], "anneal_temperatures": [2000],
+                   "driver": {"kind": "sevennet", "model": "7net-O"}}},
+     "config sampling.driver.model: unknown sevennet model '7net-O'"),
+    ({"baselines": {"zero_shot": ["7net"]}}, "config baselines.zero_shot: '7net' is not defined under `teachers`"),
+    ({"baselines": {"zero_shot": ["gap-fit"]}}, "config baselines.zero_shot: 'gap-fit' is fitted to the real training pool"),
+    ({"teachers": {"zero-shot": {"kind": "chgnet"}}, "pretrain_teachers": ["zero-shot"]},
+     "config teachers: the name 'zero-shot' is reserved"),
 ])
 def test_cross_field_errors_name_the_key(change, message, in_root):
     with pytest.raises(ValueError) as err:
         validate.check_study(study(**change))
     assert message in str(err.value)
+
+
+def test_the_universal_overlay_passes_every_check_and_names_a_shipped_model(in_root):
+    """config/universal.yaml on config/config.yaml: a universal teacher labels, and is the zero-shot baseline."""
+    from snakemake.utils import update_config
+
+    from synpre.teachers import UNIVERSAL
+
+    raw = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    update_config(raw, yaml.safe_load((ROOT / "config/universal.yaml").read_text()))
+    check_config(raw, SCHEMA, "config/universal.yaml")
+    fill_defaults(raw, SCHEMA)
+    validate.check_study(raw)
+    (teacher,) = raw["pretrain_teachers"]
+    spec = raw["teachers"][teacher]
+    assert spec["kind"] in UNIVERSAL and spec["model"] in UNIVERSAL[spec["kind"]][3]
+    assert raw["baselines"]["zero_shot"] == [teacher] and raw["md_speed"]["steps"] > 0
+
+
+def test_universal_element_lists_are_mptrjs():
+    from synpre.teachers import MPTRJ_ELEMENTS, UNIVERSAL
+
+    assert len(MPTRJ_ELEMENTS) == 89 and {"H", "C", "Si", "O", "Pu"} <= set(MPTRJ_ELEMENTS)
+    assert not {"Po", "At", "Rn", "Fr", "Ra", "Am"} & set(MPTRJ_ELEMENTS)
+    assert all(models for *_, models in UNIVERSAL.values())
 
 
 def test_compile_without_a_compiler_names_the_first_compiled_recipe(tmp_path, monkeypatch):

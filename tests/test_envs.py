@@ -52,19 +52,37 @@ def test_env_file_is_valid_and_agrees_with_requirements(env):
         assert p.get(req.name.lower()) == s.version, f"{env.name}: {line} disagrees with requirements.txt"
 
 
+# the envs a job that runs a teacher may get (conda_env_of in workflow/rules/common.smk): universal potentials
+# (sevennet, chgnet) in universal.yaml, every other teacher kind in teacher.yaml
+TEACHER_ENVS = ("teacher.yaml", "universal.yaml")
+
+
 def _rules():
-    """(rule file, rule name, rule text, its conda env file) for every rule of the workflow."""
+    """(rule file, rule name, rule text, its conda env files) for every rule of the workflow: one file, or both
+    TEACHER_ENVS where the env is chosen by the teacher's kind (a function of common.smk)."""
     for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
         for block in re.split(r"\n\s*rule ", smk.read_text())[1:]:
             env = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
-            yield smk, block.split(":")[0], block, (smk.parent / env.group(1)).resolve() if env else None
+            by_kind = re.search(r"conda:\s*\n\s*(teacher_env|labeller_env|lambda wc: conda_env_of\(|conda_env_of\()",
+                                block)
+            envs = ([(smk.parent / env.group(1)).resolve()] if env
+                    else [ROOT / "envs" / e for e in TEACHER_ENVS] if by_kind else [])
+            yield smk, block.split(":")[0], block, envs
 
 
 def test_every_rule_has_conda_log_benchmark_threads_resources():
-    for smk, name, block, env in _rules():
+    for smk, name, block, envs in _rules():
         for directive in ("conda:", "log:", "benchmark:", "threads:", "resources:"):
             assert directive in block, f"{smk.name}: rule {name} lacks {directive}"
-        assert env.exists(), f"rule {name}: {env} missing"
+        assert envs and all(env.exists() for env in envs), f"rule {name}: env {envs} missing"
+
+
+def test_the_universal_env_holds_the_universal_potentials():
+    from synpre.teachers import UNIVERSAL
+
+    spec = yaml.safe_load((ROOT / "envs" / "universal.yaml").read_text())
+    pinned = {Requirement(line).name.lower() for line in spec["dependencies"][-1]["pip"]}
+    assert {Requirement(pin).name for _, pin, *_ in UNIVERSAL.values()} | {"torch", "ase"} <= pinned
 
 
 def test_every_rule_logs_and_benchmarks_under_its_own_name():
@@ -79,9 +97,9 @@ def test_every_rule_logs_and_benchmarks_under_its_own_name():
 
 
 def _rule_scripts_and_envs():
-    """(rule, script path, env file) for every rule that runs a script of scripts/."""
-    return [(name, ROOT / "scripts" / script.group(1), env) for _, name, block, env in _rules()
-            if (script := re.search(r'script_path\("([^"]+)"\)', block))]
+    """(rule, script path, env file) for every rule that runs a script of scripts/, and each env it may get."""
+    return [(name, ROOT / "scripts" / script.group(1), env) for _, name, block, envs in _rules()
+            if (script := re.search(r'script_path\("([^"]+)"\)', block)) for env in envs]
 
 
 def _imports(path: Path, top_level_only: bool) -> set:

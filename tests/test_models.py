@@ -725,3 +725,136 @@ def test_ace_teacher_without_python_ace_is_a_clear_error(tmp_path, monkeypatch):
         check_teacher_spec("f", {"kind": "ace_fit", "ace": {"cutoff": 4.0, "backend": "tensorpot"}}, ["C"])
     with pytest.raises(TeacherError, match="teachers.c-ace.path: ACE file"):
         check_teacher_spec("c-ace", {"kind": "ace", "path": str(tmp_path / "missing.yace")}, ["C"])
+
+
+# Universal potentials with the weights shipped in their wheels (sevenn, chgnet), on tiny cells.
+UNIVERSAL_SPECS = [{"kind": "sevennet", "model": "7net-0", "device": "cpu"},
+                   {"kind": "chgnet", "model": "0.3.0", "device": "cpu"}]
+
+
+@pytest.mark.parametrize("spec", UNIVERSAL_SPECS, ids=lambda s: s["kind"])
+def test_universal_teacher_labels_referenced_to_its_own_isolated_atom(spec, tmp_path):
+    """teacher.json records the model and the isolated atom it measured; label.py's energies are the model's
+    minus that reference, with its forces and (ASE-convention) stress."""
+    from ase.build import bulk
+
+    from synpre.teachers import make_calculator
+
+    teacher.main(["--name", "u", "--spec", json.dumps({"kind": spec["kind"], "device": "cpu"}), "--elements", "C",
+                  "--out", str(tmp_path / "t.json")])
+    t = json.loads((tmp_path / "t.json").read_text())
+    assert t["model"] == spec["model"] and t["kind"] == spec["kind"]  # the default model, written down
+    e0 = t["isolated_atom_energies"]["C"]
+    assert -5 < e0 < 0  # a free atom's energy of a PBE-trained model (MPtrj references)
+    cells = [bulk("C", "diamond", a=3.567, cubic=True), bulk("C", "diamond", a=3.567, cubic=True)]
+    cells[1].rattle(0.05, seed=1)
+    write(tmp_path / "in.xyz", cells)
+    label.main(["--teacher", f"@{tmp_path / 't.json'}", "--inputs", str(tmp_path / "in.xyz"),
+                "--out", str(tmp_path / "out.xyz")])
+    lab = read(tmp_path / "out.xyz", ":")
+    raw = cells[1].copy()
+    raw.calc = make_calculator(t)
+    assert lab[1].get_potential_energy() == pytest.approx(raw.get_potential_energy() - 8 * e0, abs=1e-4)
+    assert lab[1].get_forces() == pytest.approx(raw.get_forces(), abs=1e-4)
+    # diamond is bound by ~7-8 eV/atom in PBE; the perfect crystal has no forces, the rattled one has
+    assert -9 < lab[0].get_potential_energy() / 8 < -6
+    assert np.abs(lab[0].get_forces()).max() < 1e-3 < np.abs(lab[1].get_forces()).max()
+    assert lab[0].calc.results["stress"].shape == (6,) and lab[0].info["teacher"] == "u"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kind", ["sevennet", "chgnet"])
+def test_every_listed_universal_model_loads_from_the_wheel_with_its_elements(kind):
+    """UNIVERSAL lists what the pinned wheels hold: each model loads offline, SevenNet's checkpoints name exactly
+    MPtrj's elements (and 7net-mf-0 its modals), CHGNet embeds Z 1-94; stress follows ASE's sign convention."""
+    from ase.build import bulk
+
+    from synpre.teachers import MPTRJ_ELEMENTS, UNIVERSAL, make_calculator
+
+    for model, (elements, modals) in UNIVERSAL[kind][3].items():
+        spec = {"kind": kind, "model": model, "device": "cpu"} | ({"modal": modals[0]} if modals else {})
+        calc = make_calculator(spec)
+        if kind == "sevennet":
+            assert sorted(calc.sevennet_config["chemical_species"]) == sorted(elements) == sorted(MPTRJ_ELEMENTS)
+            assert sorted(calc.model.modal_map or {}) == sorted(modals)
+        else:
+            assert calc.model.atom_embedding.embedding.num_embeddings == 94
+        a = bulk("C", "diamond", a=3.45, cubic=True)  # compressed: the stress is compressive, negative in ASE
+        a.calc = calc
+        energies = []
+        for eps in (-0.005, 0.005):
+            b = a.copy()
+            b.set_cell(a.cell * (1 + eps), scale_atoms=True)
+            b.calc = calc
+            energies.append(b.get_potential_energy())
+        numerical = (energies[1] - energies[0]) / 0.01 / a.get_volume() / 3
+        assert a.get_stress()[:3].mean() == pytest.approx(numerical, rel=0.05) and numerical < 0, model
+
+
+def test_zero_shot_baseline_takes_only_the_energy_offset_from_the_n_real_structures(real, tmp_path):
+    """rule zero_shot with a fast teacher (EMT): one metrics.json per N_real, the offset that zeroes the mean
+    per-atom residual on those structures, the nested sets' shared structures evaluated once, and MD speed."""
+    import zero_shot
+
+    teacher.main(["--name", "emt", "--spec", '{"kind": "ase", "calculator": "ase.calculators.emt:EMT"}',
+                  "--elements", "C", "--out", str(tmp_path / "t.json")])
+    pool = read(real / "train_pool.xyz", ":")
+    write(tmp_path / "train-2.xyz", pool[:2])
+    write(tmp_path / "train-5.xyz", pool[:5])
+    outs = [str(tmp_path / f"m{n}.json") for n in (2, 5)]
+    zero_shot.main(["--teacher", f"@{tmp_path / 't.json'}", "--test", str(real / "test.xyz"),
+                    "--train", str(tmp_path / "train-2.xyz"), str(tmp_path / "train-5.xyz"),
+                    "--md-speed", '{"steps": 5, "warmup": 1}', "--run-info", '{"study": "s"}',
+                    "--predictions", str(tmp_path / "pred.xyz"), "--out", *outs])
+    m2, m5 = (json.loads(open(o).read()) for o in outs)
+    assert (m2["teacher"], m2["strategy"], m2["n_real"], m5["n_real"], m2["study"]) == ("zero-shot", "emt", 2, 5, "s")
+    from ase.calculators.emt import EMT
+
+    e0 = json.loads((tmp_path / "t.json").read_text())["isolated_atom_energies"]["C"]
+    residual = []
+    for a in pool[:5]:
+        b = a.copy()
+        b.calc = EMT()
+        residual.append((a.get_potential_energy() - (b.get_potential_energy() - len(a) * e0)) / len(a))
+    assert m5["energy_offsets_eV_per_atom"]["C"] == pytest.approx(np.mean(residual), abs=1e-8)
+    assert m2["energy_offsets_eV_per_atom"]["C"] == pytest.approx(np.mean(residual[:2]), abs=1e-8)
+    assert m5["forces_rmse_eV_per_A"] == m2["forces_rmse_eV_per_A"] > 0  # forces need no offset
+    assert m5["energy_rmse_test_offset_meV_per_atom"] <= m5["energy_rmse_meV_per_atom"] < m5["energy_rmse_raw_meV_per_atom"]
+    assert m5["md_steps_per_second"] > 0 and m5["md_atoms"] == 64 and len(read(tmp_path / "pred.xyz", ":")) == 6
+
+
+def test_aggregate_puts_zero_shot_baselines_and_md_speed_beside_the_models(tmp_path):
+    files, speeds = [], []
+    for name, n_synth, strategy in (("direct", 0, "scratch"), ("u", 100, "full")):
+        for n_real in (5, 10):
+            base = {"study": "s", "teacher": name, "strategy": strategy, "n_synth": n_synth, "n_real": n_real,
+                    "seed": 0}
+            p = tmp_path / f"{name}-{n_real}.json"
+            p.write_text(json.dumps(base | {"energy_rmse_meV_per_atom": 100.0 / n_real, "forces_rmse_eV_per_A": 1.0,
+                                            "energy_mae_meV_per_atom": 1.0, "forces_mae_eV_per_A": 1.0,
+                                            "n_structures": 3}))
+            files.append(str(p))
+            q = tmp_path / f"{name}-{n_real}-speed.json"
+            q.write_text(json.dumps(base | {"md_steps_per_second": 40.0}))
+            speeds.append(str(q))
+    baselines = []
+    for n_real in (5, 10):
+        p = tmp_path / f"zs-{n_real}.json"
+        p.write_text(json.dumps({"study": "s", "teacher": "zero-shot", "strategy": "7net-0", "n_synth": 0,
+                                 "n_real": n_real, "seed": 0, "energy_rmse_meV_per_atom": 30.0,
+                                 "forces_rmse_eV_per_A": 0.5, "energy_mae_meV_per_atom": 1.0,
+                                 "forces_mae_eV_per_A": 1.0, "md_steps_per_second": 1.5}))
+        baselines.append(str(p))
+    aggregate.main(["--metrics", *files, "--baselines", *baselines, "--md-speed", *speeds,
+                    "--csv", str(tmp_path / "runs.csv"), "--figure", str(tmp_path / "lc.png"),
+                    "--summary", str(tmp_path / "summary.md")])
+    df = pd.read_csv(tmp_path / "runs.csv")
+    assert set(df["teacher"]) == {"direct", "u", "zero-shot"}
+    assert (df.loc[df["teacher"] != "zero-shot", "md_steps_per_second"] == 40.0).all()
+    assert (df.loc[df["teacher"] == "zero-shot", "md_steps_per_second"] == 1.5).all()
+    assert df.loc[df["teacher"] == "direct", "beats_constant"].isna().all()  # no constant predictor given
+    summary = (tmp_path / "summary.md").read_text()
+    header = next(line for line in summary.splitlines() if "zero-shot" in line and "direct" in line)
+    assert header.index("7net-0 zero-shot") < header.index("direct")  # the baselines first
+    md = summary.split("## MD speed (steps/s)")[1].split("\n## ")[0]
+    assert re.search(r"\|\s+5 \|\s+1\.5 \|\s+40 \|\s+40 \|", md), md  # zero-shot, direct, pre-trained

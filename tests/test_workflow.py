@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -40,6 +41,7 @@ def test_lint():
     ("config/config.yaml config/strict.yaml", 2 * 1 * 3),  # overlays: (1 N_synth + direct) x 1 N_real x 3 seeds
     ("config/config.yaml config/sweep.yaml", 2 * 5 * 3),   # (1 N_synth + direct) x 5 N_real x 3 seeds
     ("config/config.yaml config/short-range.yaml", 2 * 2 * 3),  # the default study, short-range structures joined
+    ("config/config.yaml config/universal.yaml", 2 * 2 * 3),  # (1 N_synth + direct) x 2 N_real x 3 seeds
 ])
 def test_dry_run(configfile, n_metrics, tmp_path):
     if configfile.endswith("paper.yaml"):
@@ -57,7 +59,8 @@ def test_dry_run(configfile, n_metrics, tmp_path):
     assert counts == n_metrics, out[-3000:]
 
 
-OVERLAYS = {"config/strict.yaml", "config/sweep.yaml", "config/short-range.yaml"}  # on top of config/config.yaml
+OVERLAYS = {"config/strict.yaml", "config/sweep.yaml", "config/short-range.yaml",
+            "config/universal.yaml"}  # on top of config/config.yaml
 
 
 @pytest.mark.parametrize("configfile", sorted(p.relative_to(ROOT).as_posix() for p in
@@ -82,6 +85,24 @@ def test_schema_defaults_are_those_of_snakemakes_validate(configfile):
     fill_defaults(ours, load_schema(str(ROOT / "workflow/schemas/config.schema.yaml")))
     validate(theirs, str(ROOT / "workflow/schemas/config.schema.yaml"))
     assert ours == theirs and ours != raw
+
+
+def test_universal_overlay_adds_zero_shot_md_speed_and_runs_its_teacher_in_the_universal_env():
+    """config/universal.yaml: one zero_shot job for every N_real, an md_speed job per model, and every job that runs
+    SevenNet (teacher, labels, its report, MD and dimer, zero-shot) in envs/universal.yaml under --use-conda."""
+    env = dict(os.environ, PATH=f"{ROOT / 'tests' / 'conda_stub'}{os.pathsep}{os.environ['PATH']}")
+    proc = snakemake("-n", "-F", "--nolock", "--use-conda", "--configfile", "config/config.yaml",
+                     "config/universal.yaml", env=env)
+    log = proc.stdout + proc.stderr
+    counts = job_counts(log)
+    assert counts["zero_shot"] == 1 and counts["md_speed"] == counts["evaluate"] == 12, counts
+    assert "Conda environment envs/universal.yaml will be created" in log
+    cmds = shell_commands(log)
+    (zero_shot,) = cmds["zero_shot"]
+    assert "--train results/universal/reference/train-10.xyz results/universal/reference/train-25.xyz" in zero_shot
+    assert "zero-shot/pretrain-0/finetune-25/7net-0/seed-0/metrics.json" in zero_shot
+    assert all("--md-speed" in c and "zero-shot/pretrain-0/finetune-10/7net-0" in c for c in cmds["aggregate"])
+    assert not any("gap-fit" in c for rule in ("teacher", "label") for c in cmds[rule])  # the GAP is not used
 
 
 def shell_commands(log: str) -> dict:
@@ -461,6 +482,45 @@ def test_multi_element_study_with_reference_computed_in_the_dag(tmp_path):
     assert sum(a.info.get("config_type") == "nvt" for a in synthetic) == 4  # 2 start cells x 2 snapshots
     pred = read(out / "edip/pretrain-8/finetune-6/full/seed-0/predictions.xyz", ":")
     assert all(set(a.get_chemical_symbols()) == {"C", "Si"} for a in pred)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("variant", ["carbon-sevennet", "sic-chgnet"])
+def test_universal_potential_labels_the_synthetic_data_and_is_the_zero_shot_baseline(variant, tmp_path):
+    """tests/config/universal.yaml (the shipped weights on tiny inputs): the universal potential labels the
+    synthetic data, NequIP is pre-trained on it and fine-tuned, and the same potential zero-shot is a row of
+    runs.csv and a column of summary.md, every model with its MD speed. As silicon carbide with CHGNet: a
+    second element and the other kind, with a per-element energy offset."""
+    import yaml
+    from ase.io import read
+
+    work = scratch_copy(tmp_path)
+    cfg = yaml.safe_load((ROOT / "tests/config/universal.yaml").read_text())
+    name = "7net-0"
+    if variant == "sic-chgnet":
+        name, out_file = "chgnet", "results/universal-sic/reference.extxyz.gz"
+        cfg.update(study="universal-sic", elements=["C", "Si"], teachers={name: {"kind": "chgnet", "model": "0.3.0"}},
+                   pretrain_teachers=[name], baselines={"zero_shot": [name]})
+        cfg["reference"].update(files=[out_file], isolated_atom_energies={"C": 0.0, "Si": 0.0})  # Tersoff's free atoms
+        cfg["reference_build"].update(labeller={"kind": "lammps", "potential": "tersoff"}, out=out_file)
+        for section in (cfg["sampling"], cfg["reference_build"]["sampling"]):
+            section["composition"] = {"Si": 16, "C": 16}
+    (work / "universal.yaml").write_text(yaml.safe_dump(cfg))
+    snakemake("--cores", "2", "--configfile", "universal.yaml", cwd=work)
+    out = work / "results" / cfg["study"]
+    teacher = json.loads((out / f"teachers/{name}/teacher.json").read_text())
+    assert teacher["kind"] == cfg["teachers"][name]["kind"] and set(teacher["isolated_atom_energies"]) == set(cfg["elements"])
+    shard = read(out / f"{name}/labels/shard-0.xyz", ":")
+    assert {a.info["teacher"] for a in shard} == {name} and all(np.isfinite(a.get_forces()).all() for a in shard)
+    runs = pd.read_csv(out / "runs.csv")
+    assert sorted(runs["teacher"]) == sorted(["constant", "direct", name, "zero-shot"])
+    zero = runs[runs["teacher"] == "zero-shot"].iloc[0]
+    assert zero["strategy"] == name and zero["n_real"] == 3 and zero["forces_rmse_eV_per_A"] > 0
+    assert (runs.loc[runs["teacher"] != "constant", "md_steps_per_second"] > 0).all()
+    metrics = json.loads((out / f"zero-shot/pretrain-0/finetune-3/{name}/seed-0/metrics.json").read_text())
+    assert set(metrics["energy_offsets_eV_per_atom"]) == set(cfg["elements"])
+    summary = (out / "summary.md").read_text()
+    assert f"{name} zero-shot" in summary and "## MD speed (steps/s)" in summary
 
 
 @pytest.mark.e2e

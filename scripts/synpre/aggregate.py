@@ -41,7 +41,8 @@ def runs_table(metric_files: list[str]) -> pd.DataFrame:
         m = json.loads(Path(path).read_text())
         row = {k: m.get(k) for k in KEYS + VALUES} | {"status": "ok"}
         row["strategy"] = row["strategy"] or ("scratch" if row["teacher"] == "direct" else "full")
-        row.update(n_test=m.get("n_structures"), epochs=m.get("training", {}).get("epochs"),
+        row.update(md_steps_per_second=m.get("md_steps_per_second"),
+                   n_test=m.get("n_structures"), epochs=m.get("training", {}).get("epochs"),
                    best_epoch=m.get("training", {}).get("best_epoch"),
                    train_seconds=m.get("training", {}).get("wall_seconds"), metrics_file=str(path))
         for ct, vals in (m.get("per_config_type") or {}).items():
@@ -50,6 +51,16 @@ def runs_table(metric_files: list[str]) -> pd.DataFrame:
         rows.append(row)
     df = pd.DataFrame(rows, columns=None if rows else KEYS + VALUES + ["status", "metrics_file"])
     return df.sort_values(["teacher", "strategy", "n_synth", "n_real", "seed"]).reset_index(drop=True)
+
+
+def with_md_speed(runs: pd.DataFrame, files: list[str]) -> pd.DataFrame:
+    """runs.csv's column md_steps_per_second: each model's md_speed.json (rule md_speed), matched by its keys."""
+    if not files:
+        return runs
+    speed = pd.DataFrame([json.loads(Path(f).read_text()) for f in files])
+    speed = speed[["teacher", "strategy", "n_synth", "n_real", "seed", "md_steps_per_second"]]
+    runs = runs.drop(columns=["md_steps_per_second"], errors="ignore").merge(speed, how="left", on=KEYS[1:])
+    return runs
 
 
 def curves_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -64,6 +75,8 @@ def curves_table(df: pd.DataFrame) -> pd.DataFrame:
 def curve_label(teacher: str, n_synth: int, strategy: str = "full", show_strategy: bool = False) -> str:
     if teacher in ("direct", "constant"):
         return teacher
+    if teacher == "zero-shot":  # a teacher used as it is (rule zero_shot): its name is in `strategy`
+        return f"{strategy} zero-shot"
     return f"{teacher}, {n_synth} synthetic" + (f", {strategy}" if show_strategy else "")
 
 
@@ -89,14 +102,17 @@ def log_axes(ax, xticks, ylabel: str) -> None:
 
 def learning_curves(df: pd.DataFrame, out_png: str, title: str = "", constant: pd.DataFrame | None = None) -> None:
     """Energy and force RMSE vs N_real on log-log axes, one line per (teacher, N_synth) plus direct and the
-    constant predictor (grey, dotted); mean over seeds, error bars = standard deviation."""
+    baselines in ``constant``: the constant predictor (grey, dotted) and zero-shot teachers (dash-dotted); mean
+    over seeds, error bars = standard deviation."""
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    if constant is not None and len(constant):
-        c = constant.sort_values("n_real")
-        for ax, col in zip(axes, VALUES[:2]):
-            ax.plot(c["n_real"], c[col], color="grey", ls=":", marker=".", label="constant predictor")
+    if constant is not None and len(constant):  # the baselines: the constant predictor and zero-shot teachers
+        for (teacher, strategy), c in constant.sort_values("n_real").groupby(["teacher", "strategy"]):
+            style = (dict(color="grey", ls=":", marker=".", label="constant predictor") if teacher == "constant"
+                     else dict(ls="-.", marker="^", label=curve_label(teacher, 0, strategy)))
+            for ax, col in zip(axes, VALUES[:2]):
+                ax.plot(c["n_real"], c[col], **style)
     stats = df.groupby(CURVE + ["n_real"])[VALUES[:2]].agg(["mean", "std"]).reset_index()
     show = _show_strategy(df)
     for (teacher, strategy, n_synth), g in stats.groupby(CURVE):
@@ -191,7 +207,8 @@ def paper_table(df: pd.DataFrame, value: str, digits: int, constant: pd.DataFram
         col = curve_label(teacher, int(n_synth), strategy, show)
         out[col] = {n: cell(v, digits) for n, v in g.groupby("n_real")[value]}
     table = pd.DataFrame(out)
-    first = [c for c in ("constant", "direct") if c in table.columns]
+    first = [c for c in table.columns if c == "constant" or c.endswith(" zero-shot")] + (
+        ["direct"] if "direct" in table.columns else [])
     table = table[first + sorted(c for c in table.columns if c not in first)]
     table.index.name = "N_real"
     return table
@@ -205,6 +222,7 @@ def config_types(df: pd.DataFrame) -> list[str]:
 def mark_against_constant(runs: pd.DataFrame, constant: pd.DataFrame) -> pd.DataFrame:
     """runs.csv's column beats_constant: the model's test energy RMSE is below the constant predictor's
     on the same N_real structures (empty where no constant baseline was computed)."""
+    constant = constant[constant["teacher"] == "constant"] if len(constant) else constant  # not the zero-shot rows
     floor = constant.set_index("n_real")["energy_rmse_meV_per_atom"] if len(constant) else pd.Series(dtype=float)
     runs = runs.copy()
     runs["constant_energy_rmse_meV_per_atom"] = runs["n_real"].map(floor)
@@ -240,17 +258,28 @@ def missing_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+MD_SPEED_NOTE = ("The cost beside the accuracy: Langevin MD steps per second of each model from the first real "
+                 "test structure, one job's threads, after a warm-up (config md_speed; trained models: rule "
+                 "md_speed, zero-shot teachers: rule zero_shot). The constant predictor has no MD.")
+
+
 def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None, missing: str = "",
                      constant: pd.DataFrame | None = None) -> str:
     parts = ["# Study summary", ""] + ([missing] if missing else []) + [
         "Real test set. Each cell: mean ± std [95 % Student-t interval of the mean] over seeds. `constant` is "
         "the constant predictor: the mean per-atom energy of the same N_real structures, zero forces. Every "
         "number comes from the metrics.json files listed in runs.csv.", ""]
+    if constant is not None and len(constant) and (constant["teacher"] == "zero-shot").any():
+        parts += ["`<teacher> zero-shot` is that teacher (a universal potential) used as it is: the N_real "
+                  "structures only fix its per-element energy offset to the real data's reference.", ""]
     warning = constant_markdown(df)
     parts += ([warning] if warning else []) + [
         "## Per-atom energy RMSE (meV/atom)", "",
         paper_table(df, "energy_rmse_meV_per_atom", 1, constant).to_markdown(), "",
         "## Force component RMSE (eV/Å)", "", paper_table(df, "forces_rmse_eV_per_A", 3, constant).to_markdown()]
+    if "md_steps_per_second" in df and df["md_steps_per_second"].notna().any():
+        parts += ["", "## MD speed (steps/s)", "", MD_SPEED_NOTE, "",
+                  paper_table(df, "md_steps_per_second", 2, constant).to_markdown()]
     for ct in config_types(df):
         e, f = f"energy_rmse_meV_per_atom[{ct}]", f"forces_rmse_eV_per_A[{ct}]"
         parts += ["", f"## config_type {ct}: energy RMSE (meV/atom)", "", paper_table(df, e, 1, constant).to_markdown(),

