@@ -4,8 +4,8 @@ real test set like every trained model: the baseline a user would pick instead o
 
 Its energies are referenced to its own isolated atoms, the real data's to theirs, and the two references differ
 (another level of theory). The only thing taken from the N_real training structures is that offset: the
-per-element energy shift that best explains the teacher's errors on them (least squares on per-atom energies,
-synpre.shift_fit.residual_offsets). One metrics.json per N_real (--train and --out in the same order); the test
+per-element energy shift that best explains the teacher's errors on them (least absolute deviations on
+per-atom energies, as fine-tuning's residual shift: synpre.shift_fit.residual_offsets). One metrics.json per N_real (--train and --out in the same order); the test
 set and each distinct training structure are evaluated once. The metrics also hold the raw error (no offset) and
 the error with the test set's own mean offset removed (as teacher_report scores teachers), and, with --md-speed,
 the MD steps/s of the teacher (synpre.stability.md_speed, as rule md_speed measures every trained model).

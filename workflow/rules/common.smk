@@ -228,6 +228,7 @@ def stability_runs(in_all=False, name="stability"):
 def teacher_stability_runs():
     """The calibrating teacher's stability-<T>K.json per hold temperature (none without such a teacher)."""
     if not STABILITY["enabled"] or STABILITY_TEACHER is None:
+        return []
     return [f"{OUT}/teachers/{STABILITY_TEACHER}/stability-{t}K.json" for t in TEMPERATURES]
 
 
