@@ -793,7 +793,8 @@ def test_every_listed_universal_model_loads_from_the_wheel_with_its_elements(kin
 
 def test_zero_shot_baseline_takes_only_the_energy_offset_from_the_n_real_structures(real, tmp_path):
     """rule zero_shot with a fast teacher (EMT): one metrics.json per N_real, the offset that best explains
-    the per-atom residuals on those structures (least absolute deviations: their median for one element), the nested sets' shared structures evaluated once, and MD speed."""
+    the per-atom residuals on those structures (least absolute deviations: their median for one element), the
+    nested sets' shared structures evaluated once, and MD speed."""
     import zero_shot
 
     teacher.main(["--name", "emt", "--spec", '{"kind": "ase", "calculator": "ase.calculators.emt:EMT"}',
