@@ -17,7 +17,8 @@ import pandas as pd
 
 from synpre.aggregate import (curves_table, dimer_figure, dimer_markdown, dimer_table, learning_curves,
                               mark_against_constant, missing_markdown, nsynth_figure, runs_table, summary_markdown,
-                              teachers_table, with_md_speed)
+                              teachers_table, with_md_speed, forgetting_table, forgetting_markdown,
+                              with_forgetting)
 from synpre.atomic import atomic_path, write_csv, write_text
 from synpre.cli import fail, parser, setup_logging
 from synpre.headline import efficiency_figure, headline_markdown, headline_table
@@ -30,6 +31,8 @@ def main(argv=None) -> None:
                    help="metrics.json of the baselines per N_real: the constant predictor (scripts/constant_baseline.py) "
                         "and zero-shot teachers (scripts/zero_shot.py)")
     p.add_argument("--md-speed", nargs="*", default=[], help="md_speed.json of the models (scripts/md_speed.py)")
+    p.add_argument("--forgetting", nargs="*", default=[],
+                   help="forgetting.json of pre-trained and fine-tuned models (rule forgetting)")
     p.add_argument("--csv", required=True)
     p.add_argument("--curves", help="where to write mean ± std per learning-curve point")
     p.add_argument("--figure", required=True)
@@ -59,7 +62,9 @@ def main(argv=None) -> None:
              "or pass --allow-missing to aggregate the rest with those runs marked missing")
     constant = runs_table([f for f in args.baselines if f and Path(f).exists()])  # all exist unless --allow-missing
     speed_files = [f for f in args.md_speed if f and Path(f).exists()]
-    runs = mark_against_constant(with_md_speed(runs_table(args.metrics), speed_files), constant)
+    forgetting = forgetting_table([f for f in args.forgetting if f and Path(f).exists()])
+    runs = mark_against_constant(with_forgetting(with_md_speed(runs_table(args.metrics), speed_files), forgetting),
+                                 constant)
     write_csv(args.csv, pd.concat([runs, constant], ignore_index=True) if len(constant) else runs)
     df = runs[runs["status"] == "ok"]
     if df.empty:
@@ -92,7 +97,7 @@ def main(argv=None) -> None:
             dimer_figure(dimer_files, str(tmp))
     if args.summary:
         parts = [summary_markdown(df, teachers, missing_markdown(runs), constant), headline_markdown(headline),
-                 stability, dimer_markdown(dimer_table(dimer_files))]
+                 forgetting_markdown(forgetting), stability, dimer_markdown(dimer_table(dimer_files))]
         write_text(args.summary, "\n".join(p for p in parts if p))
     summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
     log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())

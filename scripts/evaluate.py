@@ -45,6 +45,9 @@ def main(argv=None) -> None:
     p.add_argument("--parity", help="also draw the parity plot here (png)")
     p.add_argument("--run-info", type=json_arg, default={}, help="experiment keys to record (JSON)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--remove-offset", action="store_true",
+                   help="score energies with the mean per-atom offset removed (a test set of another energy "
+                        "reference: the synthetic held-out set, rule forgetting)")
     p.add_argument("--dimer-out", help="also write E(r) of every pair of --elements here (dimer.csv)")
     p.add_argument("--elements", nargs="+", help="the model's elements, for --dimer-out")
     args = p.parse_args(argv)
@@ -63,7 +66,7 @@ def main(argv=None) -> None:
         preds.append(with_labels(atoms, work.get_potential_energy(), work.get_forces(),
                                  info={"ref_energy": atoms.get_potential_energy()}))
     dt = time.perf_counter() - t0
-    metrics = compare(test, preds)
+    metrics = compare(test, preds, remove_offset=args.remove_offset)
     metrics.update(model=args.model, test=args.test, seconds_per_structure=dt / max(len(test), 1), device=device,
                    **args.run_info)
     if args.training:

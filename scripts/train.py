@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from synpre.atomic import atomic_path, write_json
+from synpre.atomic import atomic_path, write_frames, write_json
 from synpre.cli import fail, json_arg, parser, setup_logging, with_synpre_importable
 from synpre.nequip_config import MONITORS, refit_mode, training_config
 from synpre.threads import limit_threads
@@ -94,9 +94,9 @@ def inductor_cache(env: dict) -> dict:
     return dict(env, TORCHINDUCTOR_CACHE_DIR=str(cache))
 
 
-def run_nequip(settings: dict, args, run_dir: Path, env: dict, log):
+def run_nequip(settings: dict, args, run_dir: Path, env: dict, log, train: str):
     """One nequip-train run in run_dir; resumes from resume.ckpt when the generated config is unchanged."""
-    cfg = training_config(settings, args.train, args.val, str(run_dir), args.pretrained,
+    cfg = training_config(settings, train, args.val, str(run_dir), args.pretrained,
                           keep_epochs=bool(args.keep_epochs))
     text = yaml.safe_dump(cfg, sort_keys=False)
     cfg_path, last = run_dir / "config.yaml", run_dir / "resume.ckpt"
@@ -130,6 +130,23 @@ def run_nequip(settings: dict, args, run_dir: Path, env: dict, log):
     return proc, time.perf_counter() - t0, resume, cfg_path
 
 
+def replay_set(args, replay: dict, offsets: dict, run_dir: Path, log) -> tuple[str, dict]:
+    """The training file of a replay run (run/train-replay.xyz, rewritten identically on a rerun) and its
+    record for training.json."""
+    from synpre.datasets import read_frames
+    from synpre.replay import mix
+
+    frames, info = mix(read_frames(args.train), read_frames(args.replay), offsets, replay["structures"],
+                       replay.get("weight", 1.0))
+    path = run_dir / "train-replay.xyz"
+    write_frames(path, frames)
+    info.update(file=args.replay, train=str(path))
+    log.info("replay: %d real structures x %d and %d synthetic x %d (weight %.3g, asked %.3g), synthetic "
+             "energies moved by %s eV/atom", info["n_real"], info["copies_real"], info["structures"],
+             info["copies_synthetic"], info["weight"], info["weight_requested"], info["energy_offsets_eV_per_atom"])
+    return str(path), info
+
+
 def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--settings", type=json_arg, required=True, 
@@ -137,6 +154,8 @@ def main(argv=None) -> None:
     p.add_argument("--train", required=True, help="extxyz, or NequIP LMDB (*.lmdb, scripts/to_lmdb.py)")
     p.add_argument("--val", required=True, help="extxyz, or NequIP LMDB when --train is")
     p.add_argument("--pretrained", help="checkpoint to fine-tune (omit to train from scratch)")
+    p.add_argument("--replay", help="pre-training structures (extxyz) a replay strategy mixes into fine-tuning "
+                                    "(settings strategy.replay; synpre.replay)")
     p.add_argument("--keep-epochs", type=int, nargs="*", default=[],
                    help="also publish the weights after these epochs (after-epoch-<K>.ckpt), to fine-tune from")
     p.add_argument("--out-dir", required=True)
@@ -150,14 +169,23 @@ def main(argv=None) -> None:
         fail(f"pre-trained checkpoint {args.pretrained} does not exist; run its pretrain target first")
     t = args.settings["training"]  # resolved by synpre.recipe: strategy, energy_only and compile applied
     settings, retries = args.settings, int(t.get("divergence_retries", 0))
-    if args.pretrained and refit_mode(settings) == "residual":
-        from synpre.shift_fit import fitted_shifts
+    replay = (settings.get("strategy") or {}).get("replay")
+    if bool(replay) != bool(args.replay) or (replay and not args.pretrained):
+        fail("--replay goes with a fine-tuning strategy that has `replay` (and --pretrained), and only with one")
+    train, replayed = args.train, None
+    if args.pretrained and (refit_mode(settings) == "residual" or replay):
+        from synpre.shift_fit import pretrained_offsets
 
-        settings = dict(settings, fitted_shifts=fitted_shifts(args.pretrained, args.train, settings["elements"]))
-        log.info("energy shifts fitted to the pre-trained model's residuals on %s: %s", args.train,
-                 settings["fitted_shifts"])
+        old, d = pretrained_offsets(args.pretrained, args.train, settings["elements"])
+        offsets = dict(zip(settings["elements"], map(float, d)))
+        if refit_mode(settings) == "residual":
+            settings = dict(settings, fitted_shifts={t: float(s + x) for t, s, x in zip(settings["elements"], old, d)})
+            log.info("energy shifts fitted to the pre-trained model's residuals on %s: %s", args.train,
+                     settings["fitted_shifts"])
+        if replay:
+            train, replayed = replay_set(args, replay, offsets, run_dir, log)
     for attempt in range(retries + 1):
-        proc, wall, resume, cfg_path = run_nequip(settings, args, run_dir, env, log)
+        proc, wall, resume, cfg_path = run_nequip(settings, args, run_dir, env, log, train)
         diverged = run_dir / "diverged.json"
         if not diverged.exists():
             break
@@ -188,7 +216,8 @@ def main(argv=None) -> None:
     summary.update(wall_seconds=round(wall, 1), resumed=resume, lr=float(settings["training"]["lr"]),
                    divergence_retries=attempt, pretrained=args.pretrained, train=args.train,
                    val=args.val, monitor=monitor, threads=args.threads, nequip_config=str(cfg_path),
-                   compiled=bool(settings["training"]["compile"]), fitted_shifts=settings.get("fitted_shifts"))
+                   compiled=bool(settings["training"]["compile"]), fitted_shifts=settings.get("fitted_shifts"),
+                   replay=replayed)
     for k in args.keep_epochs:
         saved = run_dir / f"epoch-{k - 1}.ckpt"  # Lightning counts epochs from 0
         if not saved.exists():

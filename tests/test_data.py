@@ -311,3 +311,33 @@ def test_alchemy_transmutes_and_rescales_labels(tmp_path):
         assert s.get_volume() == pytest.approx(c.get_volume() * 1.5**3)
         assert s.get_potential_energy() == pytest.approx(c.get_potential_energy())
         assert np.allclose(s.get_forces() * 1.5, c.get_forces())
+
+
+@pytest.mark.parametrize("weight, copies", [(1.0, (1, 1)), (0.5, (2, 1)), (0.3, (3, 1)), (2.0, (1, 2)), (2.6, (1, 3))])
+def test_replay_weight_is_realised_by_repeating_structures(weight, copies):
+    from synpre.replay import repeats
+
+    assert repeats(weight) == copies
+
+
+def test_replay_mix_moves_synthetic_energies_to_the_real_reference_and_keeps_forces():
+    """The replayed structures are the first `structures` of the pre-training set, their energies moved by
+    n_atoms x the per-element offset, forces untouched; stress (only in one set) dropped; the real ones as they are."""
+    from synpre.replay import mix
+
+    real = labelled(3, energy=-150.0, seed=1, config_type="amorphous")
+    synthetic = [with_labels(a, a.get_potential_energy(), a.get_forces(), stress=np.zeros(6))
+                 for a in labelled(6, energy=-7.0, seed=2)]
+    frames, info = mix(real, synthetic, {"C": -143.0}, structures=4, weight=0.5)
+    assert len(frames) == info["training_structures"] == 3 * 2 + 4
+    assert (info["structures"], info["copies_real"], info["copies_synthetic"], info["weight"]) == (4, 2, 1, 0.5)
+    moved = [a for a in frames if a.info["replay_source"] == "synthetic"]
+    assert [a.get_potential_energy() for a in moved] == pytest.approx(
+        [a.get_potential_energy() - 143.0 * len(a) for a in synthetic[:4]])
+    assert all(np.array_equal(a.get_forces(), b.get_forces()) for a, b in zip(moved, synthetic))
+    kept = [a for a in frames if a.info["replay_source"] == "real"]
+    assert sorted(a.get_potential_energy() for a in kept) == sorted(2 * [a.get_potential_energy() for a in real])
+    assert all(a.info["config_type"] == "amorphous" for a in kept) and "stress" not in moved[0].calc.results
+    # more structures asked than the pre-training set holds: all of it, and the record says so
+    _, info = mix(real, synthetic, {"C": 0.0}, structures=50, weight=1.0)
+    assert (info["structures_requested"], info["structures"]) == (50, 6)

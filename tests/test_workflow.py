@@ -222,7 +222,7 @@ def test_compile_without_a_cpp_compiler_fails_before_any_job(tmp_path):
     ("config/config.yaml", ["stability_report"], {"stability": 24, "teacher_stability": 2, "stability_report": 1,
                                                   "compile": 12, "evaluate": 0, "aggregate": 0}),
     ("config/quick.yaml", [], {"stability": 2 * 2, "teacher_stability": 2, "stability_report": 1}),
-    ("tests/config/tiny.yaml", [], {"stability": 3 * 2, "teacher_stability": 2, "stability_report": 1}),
+    ("tests/config/tiny.yaml", [], {"stability": 4 * 2, "teacher_stability": 2, "stability_report": 1}),
 ])
 def test_stability_jobs_per_model_and_temperature(configfile, targets, expected):
     """One stability job per final model and hold temperature (each runs every replica), one calibrating
@@ -299,29 +299,30 @@ def test_end_to_end_outputs(tiny_study):
         assert (out / rel).stat().st_size > 0, rel
     df = pd.read_csv(out / "runs.csv")
     assert sorted(zip(df["teacher"], df["strategy"])) == [("constant", "mean"), ("direct", "scratch"),
-                                                          ("gap-tiny", "energy-only"), ("gap-tiny", "full")]
+                                                          ("gap-tiny", "energy-only"), ("gap-tiny", "full"),
+                                                          ("gap-tiny", "replay")]
     models = df[df["teacher"] != "constant"]  # each model is marked against the constant predictor
     assert models["beats_constant"].notna().all()
     assert (models["constant_energy_rmse_meV_per_atom"] == df.loc[df["teacher"] == "constant",
                                                                    "energy_rmse_meV_per_atom"].iloc[0]).all()
     headline = pd.read_csv(out / "headline.csv")  # one row per pre-trained curve point, metric and subset
-    assert len(headline[headline["subset"] == "all"]) == 2 * 2 and set(headline["bound"]) <= {"=", ">=", "<="}
+    assert len(headline[headline["subset"] == "all"]) == 3 * 2 and set(headline["bound"]) <= {"=", ">=", "<="}
     assert "## Headline numbers" in (out / "summary.md").read_text()
-    stab = pd.read_csv(out / "stability.csv")  # 3 models x 2 temperatures x 2 replicas, and the teacher's 2 x 2
+    stab = pd.read_csv(out / "stability.csv")  # 4 models x 2 temperatures x 2 replicas, and the teacher's 2 x 2
     models = stab[~stab["teacher"].str.startswith("teacher ")]
-    assert len(models) == 12 and len(stab) == 16 and (stab["simulated_ps"] > 0).all()
+    assert len(models) == 16 and len(stab) == 20 and (stab["simulated_ps"] > 0).all()
     assert set(stab["temperature_K"]) == {1500.0, 2000.0} and set(stab["replica"]) == {0, 1}
     assert stab[stab["teacher"] == "teacher gap-tiny"]["survived"].all()  # calibrated on it: its own MD never alarms
     survived = models[models["survived"]]  # a run that reached the hold has an RDF error against the teacher's MD
     assert survived["rdf_error"].notna().all() and (survived["rdf_error"] >= 0).all()
     series = pd.read_csv(out / "direct/pretrain-0/finetune-5/scratch/seed-0/stability-2000K.csv")
     assert series["step"].iloc[0] == 0 and series["temperature_K"].iloc[-1] > 300
-    survival = pd.read_csv(out / "survival.csv")  # per temperature: direct, 2 pre-trained arms, the teacher
-    assert len(survival) == 2 * 4 and survival.loc[survival["arm"] == "direct", "logrank_p"].isna().all()
+    survival = pd.read_csv(out / "survival.csv")  # per temperature: direct, 3 pre-trained arms, the teacher
+    assert len(survival) == 2 * 5 and survival.loc[survival["arm"] == "direct", "logrank_p"].isna().all()
     assert "## MD stability" in (out / "stability.md").read_text()
     assert (out / "stability.md").read_text() in (out / "summary.md").read_text()  # in_all: summary.md has it
     curves = pd.read_csv(out / "curves.csv")
-    assert len(curves) == 3 and (curves["n_seeds"] == 1).all()
+    assert len(curves) == 4 and (curves["n_seeds"] == 1).all()
     # the synthetic pool mixes MD snapshots with perturbed real structures (config: perturbation)
     from ase.io import read
 
@@ -337,6 +338,21 @@ def test_end_to_end_outputs(tiny_study):
     assert eo["training"]["pretrained"].endswith("gap-tiny/pretrain-8/after-epoch-1.ckpt")
     assert eo["training"]["monitor"].endswith("per_atom_energy_rmse") and eo["forces_rmse_eV_per_A"] > 0
     assert m["n_structures"] == len(open(out / "reference/test.xyz").read().split("Lattice=")) - 1
+    # replay: 5 real structures x 2 (weight 0.5) and the first 4 pre-training structures, whose energies moved
+    # to the real reference by the pre-trained model's offset; its forgetting beside the pre-trained model's
+    rp = json.loads((out / "gap-tiny/pretrain-8/finetune-5/replay/seed-0/training.json").read_text())["replay"]
+    assert (rp["n_real"], rp["copies_real"], rp["structures"], rp["copies_synthetic"], rp["weight"]) == (5, 2, 4, 1, 0.5)
+    mixed = read(rp["train"], ":")
+    synth = read(out / "gap-tiny/synthetic-8.xyz", ":4")
+    assert len(mixed) == rp["training_structures"] == 14
+    d = rp["energy_offsets_eV_per_atom"]["C"]
+    moved = [a for a in mixed if a.info["replay_source"] == "synthetic"]
+    assert [a.get_potential_energy() for a in moved] == pytest.approx([a.get_potential_energy() + d * len(a) for a in synth])
+    assert "replay" in df.loc[df["synthetic_forces_rmse_eV_per_A"].notna(), "strategy"].tolist()
+    fg = json.loads((out / "gap-tiny/pretrain-8/forgetting.json").read_text())
+    assert (fg["strategy"], fg["n_real"], fg["test_set"]) == ("pretrained", 0, "synthetic held-out")
+    assert fg["forces_rmse_eV_per_A"] > 0 and "energy_offset_eV_per_atom" in fg
+    assert "## Forgetting: the synthetic held-out set" in (out / "summary.md").read_text()
     # every log and benchmark file was written
     assert list((out / "logs").rglob("*.log")) and list((out / "benchmarks").rglob("*.tsv"))
 
@@ -598,3 +614,20 @@ def test_keep_going_isolates_failed_runs_and_marks_them_missing(tmp_path):
     summary = (study / "summary.md").read_text()
     assert "Incomplete: 8 of 32 runs are missing" in summary and "unstable/seed-7/metrics.json" in summary
     assert "Partial results" in out
+
+
+def test_replay_strategy_reads_the_pretraining_set_and_adds_forgetting_jobs():
+    """Only the replay strategy's fine-tuning reads the pre-training set (--replay); with a replay strategy,
+    every pre-trained and fine-tuned model is scored on the synthetic held-out set (rule forgetting)."""
+    proc = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", "tests/config/tiny.yaml")
+    cmds = shell_commands(proc.stdout + proc.stderr)
+    replay = [c for c in cmds["finetune"] if "--replay" in c]
+    assert len(replay) == 1 and "/replay/seed-0" in replay[0]
+    assert "--replay results/tiny/gap-tiny/synthetic-8.xyz" in replay[0]
+    assert len(cmds["forgetting"]) == 1 + 3 and all("--remove-offset" in c for c in cmds["forgetting"])
+    assert any("gap-tiny/synthetic_val.xyz" in c and "pretrain-8/model.ckpt" in c for c in cmds["forgetting"])
+    assert "--forgetting" in cmds["aggregate"][0]
+    # without a replay strategy: no forgetting job, and aggregate's command is as before
+    proc = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", "config/quick.yaml")
+    cmds = shell_commands(proc.stdout + proc.stderr)
+    assert "forgetting" not in cmds and "--forgetting" not in cmds["aggregate"][0]

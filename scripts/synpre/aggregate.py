@@ -63,6 +63,50 @@ def with_md_speed(runs: pd.DataFrame, files: list[str]) -> pd.DataFrame:
     return runs
 
 
+FORGETTING = {"energy_rmse_meV_per_atom": "synthetic_energy_rmse_meV_per_atom",
+              "forces_rmse_eV_per_A": "synthetic_forces_rmse_eV_per_A"}
+
+
+def forgetting_table(files: list[str]) -> pd.DataFrame:
+    """The forgetting.json files (rule forgetting): one row per model on the synthetic held-out set, the
+    pre-trained models with strategy 'pretrained' and n_real 0."""
+    rows = []
+    for path in files:
+        m = json.loads(Path(path).read_text())
+        rows.append({k: m.get(k) for k in KEYS[1:]} | {new: m.get(old) for old, new in FORGETTING.items()}
+                    | {"forgetting_file": str(path)})
+    return pd.DataFrame(rows)
+
+
+def with_forgetting(runs: pd.DataFrame, forgetting: pd.DataFrame) -> pd.DataFrame:
+    """runs.csv's columns synthetic_*_rmse: each fine-tuned model's errors on the synthetic held-out set."""
+    if forgetting.empty:
+        return runs
+    cols = KEYS[1:] + list(FORGETTING.values())
+    return runs.merge(forgetting[forgetting["strategy"] != "pretrained"][cols], how="left", on=KEYS[1:])
+
+
+def forgetting_markdown(forgetting: pd.DataFrame) -> str:
+    """Force and energy errors on the synthetic held-out set per strategy and N_real, beside the pre-trained
+    model's (N_real 0): what fine-tuning forgot, and what replay kept."""
+    if forgetting.empty:
+        return ""
+    parts = ["## Forgetting: the synthetic held-out set", "",
+             "Each model on its teacher's synthetic validation set (never trained on; it chose pre-training's best "
+             "epoch), energies with the mean per-atom offset removed (rule forgetting). Row N_real 0 is the "
+             "pre-trained model before fine-tuning. Mean ± std over seeds.", ""]
+    for old, title in (("synthetic_forces_rmse_eV_per_A", "force RMSE (eV/Å)"),
+                       ("synthetic_energy_rmse_meV_per_atom", "energy RMSE (meV/atom)")):
+        digits = 3 if "forces" in old else 1
+        for (teacher, n_synth), g in forgetting.groupby(["teacher", "n_synth"]):
+            stats = g.groupby(["n_real", "strategy"])[old].agg(["mean", "std"])
+            cells = stats.apply(lambda r: f"{r['mean']:.{digits}f}" + (
+                "" if pd.isna(r["std"]) else f" ± {r['std']:.{digits}f}"), axis=1).unstack("strategy")
+            cells.index.name = "N_real"
+            parts += [f"### {teacher}, {n_synth} synthetic: {title}", "", cells.fillna("").to_markdown(), ""]
+    return "\n".join(parts)
+
+
 def curves_table(df: pd.DataFrame) -> pd.DataFrame:
     """Mean, standard deviation and number of seeds of every metric per point of every learning curve."""
     stats = df.groupby(CURVE + ["n_real"])[VALUES].agg(["mean", "std", "count"])

@@ -53,8 +53,8 @@ def residual_offsets(frames, predicted, type_names: list[str]) -> np.ndarray:
     return res.x[:k]
 
 
-def fitted_shifts(checkpoint: str, train_file: str, type_names: list[str]) -> dict[str, float]:
-    """{type: new shift} for modify_PerTypeScaleShift: the pre-trained shifts plus residual_offsets."""
+def pretrained_offsets(checkpoint: str, train_file: str, type_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(the pre-trained model's per-type shifts, residual_offsets of its predictions on ``train_file``)."""
     import torch
 
     from .datasets import read_frames
@@ -69,6 +69,10 @@ def fitted_shifts(checkpoint: str, train_file: str, type_names: list[str]) -> di
         predicted.append(work.get_potential_energy())
     with torch.no_grad():
         old = shift_module(calc.model).shifts.detach().cpu().numpy().reshape(-1)
-    old = np.broadcast_to(old, (len(type_names),))
-    d = residual_offsets(frames, predicted, type_names)
+    return np.broadcast_to(old, (len(type_names),)), residual_offsets(frames, predicted, type_names)
+
+
+def fitted_shifts(checkpoint: str, train_file: str, type_names: list[str]) -> dict[str, float]:
+    """{type: new shift} for modify_PerTypeScaleShift: the pre-trained shifts plus residual_offsets."""
+    old, d = pretrained_offsets(checkpoint, train_file, type_names)
     return {t: float(s + x) for t, s, x in zip(type_names, old, d)}

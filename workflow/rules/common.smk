@@ -174,6 +174,32 @@ def pretrained_weights(wildcards):
     return f"{OUT}/{wildcards.teacher}/pretrain-{wildcards.n_synth}/{name}"
 
 
+def replayed_structures(wildcards, subset):
+    """The pre-training set whose first structures a replay strategy mixes into fine-tuning; none for the
+    other strategies."""
+    if "replay" not in STRATEGIES[wildcards.strategy]:
+        return []
+    return subset.replace("{teacher}", wildcards.teacher).replace("{n}", wildcards.n_synth)
+
+
+def forgetting_runs():
+    """forgetting.json of every pre-trained and fine-tuned model, if a strategy replays synthetic data: their
+    errors on the synthetic held-out set, before and after fine-tuning."""
+    if not any("replay" in s for s in STRATEGIES.values()):
+        return []
+    pre = expand(f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/forgetting.json", teacher=TEACHERS, n_synth=config["n_synth"])
+    return pre + [m.replace("metrics.json", "forgetting.json") for m in all_metrics() if "/direct/" not in m]
+
+
+def tuned_keys(tuned):
+    """The experiment keys in a forgetting job's model path below pretrain-<N_synth>/ ('' for the pre-trained
+    model itself: n_real 0, strategy pretrained)."""
+    if not tuned:
+        return {"n_real": 0, "strategy": "pretrained", "seed": int(config["pretrain_seed"])}
+    finetune, strategy, seed = tuned.strip("/").split("/")
+    return {"n_real": int(finetune.split("-")[1]), "strategy": strategy, "seed": int(seed.split("-")[1])}
+
+
 def run_info(wildcards):
     """The experiment keys of one final model, recorded in every file made from it."""
     return json.dumps(
@@ -296,8 +322,9 @@ def aggregate_args(input, output):
         stability = f" --stability-summary {shlex.quote(str(input.stability))}" if input.stability else ""
     # --md-speed only where measured: the command of a study without it stays as it was (no rerun)
     md_speed = f" --md-speed {files(input.md_speed)}" if input.md_speed else ""
+    forgetting = f" --forgetting {files(input.forgetting)}" if input.forgetting else ""
     return (
-        f"--metrics {files(input.metrics)} --baselines {files(input.baselines)}{md_speed}"
+        f"--metrics {files(input.metrics)} --baselines {files(input.baselines)}{md_speed}{forgetting}"
         f" --teacher-reports {files(input.reports)} --dimer-curves {files(input.dimers)}{stability}"
         f" --title {shlex.quote(f'study {STUDY}')} --csv {output.csv} --curves {output.curves}"
         f" --figure {output.figure} --teachers-csv {output.teachers} --summary {output.summary}"

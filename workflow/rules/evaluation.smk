@@ -83,6 +83,35 @@ rule stability:
         " --frames {output.frames} --out {output.result} > {log} 2>&1"
 
 
+rule forgetting:
+    # what fine-tuning forgets (config: a strategy with `replay`): a pre-trained model and each of its fine-tuned
+    # models on the synthetic held-out set of its teacher (never trained on; it selected pre-training's best
+    # epoch), energies scored with the mean per-atom offset removed (the two energy references differ)
+    input:
+        model=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/{{tuned}}model.ckpt",
+        test=rules.merge_synthetic.output.val,
+    output:
+        metrics=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/{{tuned}}forgetting.json",
+    params:
+        script=script_path("evaluate.py"),
+        info=lambda wc: json.dumps({"study": STUDY, "teacher": wc.teacher, "n_synth": int(wc.n_synth),
+                                    **tuned_keys(wc.tuned), "test_set": "synthetic held-out"}),
+    log:
+        f"{LOGS}/forgetting/{{teacher}}/pretrain-{{n_synth}}/{{tuned}}forgetting.log",
+    benchmark:
+        f"{BENCH}/forgetting/{{teacher}}/pretrain-{{n_synth}}/{{tuned}}forgetting.tsv"
+    wildcard_constraints:
+        tuned=r"(finetune-[0-9]+/[A-Za-z0-9_.-]+/seed-[0-9]+/)?",
+    threads: config["threads"]["evaluate"]
+    resources:
+        **job_resources("forgetting"),
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "python {params.script} --model {input.model} --test {input.test} --remove-offset"
+        " --run-info {params.info:q} --threads {threads} --out {output.metrics} > {log} 2>&1"
+
+
 rule constant_baseline:
     # the floor every trained model must clear: mean per-atom energy of the same N_real structures, zero forces
     input:
@@ -221,6 +250,7 @@ rule aggregate:
         baselines=expand(rules.constant_baseline.output.metrics, n_real=config["n_real"])
         + [m for t in ZERO_SHOT for m in zero_shot_metrics(t)],
         md_speed=md_speed_runs(),
+        forgetting=forgetting_runs(),
         # the stability statistics join summary.md when stability is part of `all` (stability.in_all)
         stability=f"{OUT}/stability.md" if stability_runs(in_all=True) else [],
         dimers=[m.replace("metrics.json", "dimer.csv") for m in all_metrics()]

@@ -37,6 +37,8 @@ rule finetune:
         pretrained=pretrained_weights,
         train=rules.subset_real.output.subset.replace("{n}", "{n_real}"),
         val=rules.prepare_reference.output.val,
+        # a replay strategy trains on the pre-training set's first structures too
+        replay=lambda wc: replayed_structures(wc, rules.subset_synthetic.output.subset),
     output:
         model=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/model.ckpt",
         summary=f"{OUT}/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}/training.json",
@@ -44,6 +46,7 @@ rule finetune:
         script=script_path("train.py"),
         settings=lambda wc: settings_json("finetune", wc.seed, wc.n_real, wc.strategy),
         out_dir=lambda wc, output: Path(output.model).parent,
+        replay=lambda wc, input: f"--replay {shlex.quote(input.replay)}" if input.replay else "",
     log:
         f"{LOGS}/finetune/{{teacher}}/pretrain-{{n_synth}}/finetune-{{n_real}}/{{strategy}}/seed-{{seed}}.log",
     benchmark:
@@ -55,7 +58,7 @@ rule finetune:
         "../../envs/train.yaml"
     shell:
         "python {params.script} --settings {params.settings:q} --train {input.train} --val {input.val}"
-        " --pretrained {input.pretrained} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
+        " --pretrained {input.pretrained} {params.replay} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule direct:
