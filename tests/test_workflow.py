@@ -590,6 +590,7 @@ def test_keep_going_isolates_failed_runs_and_marks_them_missing(tmp_path):
     cfg = yaml.safe_load((ROOT / "tests/config/tiny.yaml").read_text())
     cfg.update(study="isolation", seeds=list(range(8)), stability={"enabled": False}, export={"package": False})
     cfg["training"]["max_epochs"] = 1
+    cfg["finetune"]["strategies"].pop("replay")  # the 3 strategies of this test: no forgetting jobs either
     cfg["finetune"]["strategies"]["unstable"] = {"training": {"lr": 1000.0}}
     (work / "isolation.yaml").write_text(yaml.safe_dump(cfg))
     dry = snakemake("-n", "--configfile", "isolation.yaml", "--quiet", "rules", cwd=work)

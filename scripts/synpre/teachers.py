@@ -18,6 +18,7 @@ potentials whose weights ship inside their wheels: ``sevennet`` (``{"kind": "sev
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 from pathlib import Path
 
 from ase import Atoms
@@ -208,18 +209,46 @@ def universal_calculator(spec: dict, key: str):
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec["kind"] == "sevennet":
-        from sevenn.calculator import SevenNetCalculator
+    with float32_default():
+        if spec["kind"] == "sevennet":
+            from sevenn.calculator import SevenNetCalculator
 
-        with warnings.catch_warnings():  # "no tensor-product accelerator": none exists for the CPU
-            warnings.simplefilter("ignore")
-            return SevenNetCalculator(model, device=device, modal=modal)
-    from chgnet.model import CHGNet
-    from chgnet.model.dynamics import CHGNetCalculator
+            with warnings.catch_warnings():  # "no tensor-product accelerator": none exists for the CPU
+                warnings.simplefilter("ignore")
+                return in_float32(SevenNetCalculator(model, device=device, modal=modal))
+        from chgnet.model import CHGNet
+        from chgnet.model.dynamics import CHGNetCalculator
 
-    # a free atom (the isolated-atom reference) has no neighbour within the cutoff: that is intended here
-    return CHGNetCalculator(CHGNet.load(model_name=model, use_device=device, verbose=False), use_device=device,
-                            on_isolated_atoms="ignore")
+        # a free atom (the isolated-atom reference) has no neighbour within the cutoff: that is intended here
+        return in_float32(CHGNetCalculator(CHGNet.load(model_name=model, use_device=device, verbose=False),
+                                           use_device=device, on_isolated_atoms="ignore"))
+
+
+@contextmanager
+def float32_default():
+    """torch's default dtype float32 inside the block. SevenNet's and CHGNet's float32 weights fail on loading
+    or on their first call in a process whose default dtype is float64 (nequip's model code sets it: seen in a
+    test session that had built NequIP models first, as a user's script may)."""
+    import torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
+
+
+def in_float32(calc):
+    """``calc`` whose every calculation runs under float32_default."""
+    inner = calc.calculate
+
+    def calculate(*args, **kwargs):
+        with float32_default():
+            return inner(*args, **kwargs)
+
+    calc.calculate = calculate
+    return calc
 
 
 def check_coverage(calculator, spec: dict, elements: list[str]) -> None:
