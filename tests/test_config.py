@@ -144,6 +144,10 @@ def test_the_default_study_passes_every_check(in_root):
      "config sampling.driver.model: unknown sevennet model '7net-O'"),
     ({"baselines": {"zero_shot": ["7net"]}}, "config baselines.zero_shot: '7net' is not defined under `teachers`"),
     ({"baselines": {"zero_shot": ["gap-fit"]}}, "config baselines.zero_shot: 'gap-fit' is fitted to the real training pool"),
+    ({"teachers": {"u": {"kind": "chgnet"}}, "pretrain_teachers": ["u"], "baselines": {"finetuned": {"teachers": ["u"]}}},
+     "config baselines.finetuned.teachers: 'u' is of kind chgnet; only sevennet teachers can be fine-tuned"),
+    ({"baselines": {"finetuned": {"teachers": ["7net"]}}},
+     "config baselines.finetuned.teachers: '7net' is not defined under `teachers`"),
     ({"teachers": {"zero-shot": {"kind": "chgnet"}}, "pretrain_teachers": ["zero-shot"]},
      "config teachers: the name 'zero-shot' is reserved"),
 ])

@@ -88,14 +88,16 @@ def test_schema_defaults_are_those_of_snakemakes_validate(configfile):
 
 
 def test_universal_overlay_adds_zero_shot_md_speed_and_runs_its_teacher_in_the_universal_env():
-    """config/universal.yaml: one zero_shot job for every N_real, an md_speed job per model, and every job that runs
-    SevenNet (teacher, labels, its report, MD and dimer, zero-shot) in envs/universal.yaml under --use-conda."""
+    """config/universal.yaml: one zero_shot job for every N_real, a fine-tuned 7net-0 per N_real and seed, an md_speed
+    job per model, and every job that runs SevenNet (teacher, labels, its report, MD and dimer, zero-shot,
+    fine-tuning) in envs/universal.yaml under --use-conda."""
     env = dict(os.environ, PATH=f"{ROOT / 'tests' / 'conda_stub'}{os.pathsep}{os.environ['PATH']}")
     proc = snakemake("-n", "-F", "--nolock", "--use-conda", "--configfile", "config/config.yaml",
                      "config/universal.yaml", env=env)
     log = proc.stdout + proc.stderr
     counts = job_counts(log)
     assert counts["zero_shot"] == 1 and counts["md_speed"] == counts["evaluate"] == 12, counts
+    assert counts["universal_finetune"] == 2 * 3, counts  # 7net-0 fine-tuned per N_real x seed
     assert "Conda environment envs/universal.yaml will be created" in log
     cmds = shell_commands(log)
     (zero_shot,) = cmds["zero_shot"]
@@ -103,6 +105,8 @@ def test_universal_overlay_adds_zero_shot_md_speed_and_runs_its_teacher_in_the_u
     assert "zero-shot/pretrain-0/finetune-25/7net-0/seed-0/metrics.json" in zero_shot
     assert all("--md-speed" in c and "zero-shot/pretrain-0/finetune-10/7net-0" in c for c in cmds["aggregate"])
     assert not any("gap-fit" in c for rule in ("teacher", "label") for c in cmds[rule])  # the GAP is not used
+    assert all("universal-ft/pretrain-0/finetune-" in c for c in cmds["universal_finetune"])
+    assert "universal-ft/pretrain-0/finetune-25/7net-0/seed-2/metrics.json" in cmds["aggregate"][0]
 
 
 def shell_commands(log: str) -> dict:
@@ -516,7 +520,7 @@ def test_universal_potential_labels_the_synthetic_data_and_is_the_zero_shot_base
     if variant == "sic-chgnet":
         name, out_file = "chgnet", "results/universal-sic/reference.extxyz.gz"
         cfg.update(study="universal-sic", elements=["C", "Si"], teachers={name: {"kind": "chgnet", "model": "0.3.0"}},
-                   pretrain_teachers=[name], baselines={"zero_shot": [name]})
+                   pretrain_teachers=[name], baselines={"zero_shot": [name]})  # no fine-tuned CHGNet baseline
         cfg["reference"].update(files=[out_file], isolated_atom_energies={"C": 0.0, "Si": 0.0})  # Tersoff's free atoms
         cfg["reference_build"].update(labeller={"kind": "lammps", "potential": "tersoff"}, out=out_file)
         for section in (cfg["sampling"], cfg["reference_build"]["sampling"]):
@@ -529,7 +533,8 @@ def test_universal_potential_labels_the_synthetic_data_and_is_the_zero_shot_base
     shard = read(out / f"{name}/labels/shard-0.xyz", ":")
     assert {a.info["teacher"] for a in shard} == {name} and all(np.isfinite(a.get_forces()).all() for a in shard)
     runs = pd.read_csv(out / "runs.csv")
-    assert sorted(runs["teacher"]) == sorted(["constant", "direct", name, "zero-shot"])
+    tuned = ["universal-ft"] if variant == "carbon-sevennet" else []
+    assert sorted(runs["teacher"]) == sorted(["constant", "direct", name, "zero-shot"] + tuned)
     zero = runs[runs["teacher"] == "zero-shot"].iloc[0]
     assert zero["strategy"] == name and zero["n_real"] == 3 and zero["forces_rmse_eV_per_A"] > 0
     assert (runs.loc[runs["teacher"] != "constant", "md_steps_per_second"] > 0).all()
@@ -537,6 +542,13 @@ def test_universal_potential_labels_the_synthetic_data_and_is_the_zero_shot_base
     assert set(metrics["energy_offsets_eV_per_atom"]) == set(cfg["elements"])
     summary = (out / "summary.md").read_text()
     assert f"{name} zero-shot" in summary and "## MD speed (steps/s)" in summary
+    if tuned:  # SevenNet-0 fine-tuned on the same 3 cells: its own training, offsets, checkpoint and test errors
+        ft = json.loads((out / f"universal-ft/pretrain-0/finetune-3/{name}/seed-0/metrics.json").read_text())
+        assert (ft["teacher"], ft["strategy"], ft["n_real"], ft["training"]["epochs"]) == ("universal-ft", name, 3, 2)
+        assert ft["forces_rmse_eV_per_A"] > 0 and ft["md_steps_per_second"] > 0
+        assert ft["energy_offsets_eV_per_atom"] == pytest.approx(metrics["energy_offsets_eV_per_atom"], abs=0.05)
+        assert (out / f"universal-ft/pretrain-0/finetune-3/{name}/seed-0/checkpoint_best.pth").stat().st_size > 1e6
+        assert f"{name} fine-tuned" in summary
 
 
 @pytest.mark.e2e

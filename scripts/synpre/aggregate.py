@@ -121,6 +121,8 @@ def curve_label(teacher: str, n_synth: int, strategy: str = "full", show_strateg
         return teacher
     if teacher == "zero-shot":  # a teacher used as it is (rule zero_shot): its name is in `strategy`
         return f"{strategy} zero-shot"
+    if teacher == "universal-ft":  # a universal teacher fine-tuned on N_real (rule universal_finetune)
+        return f"{strategy} fine-tuned"
     return f"{teacher}, {n_synth} synthetic" + (f", {strategy}" if show_strategy else "")
 
 
@@ -151,12 +153,13 @@ def learning_curves(df: pd.DataFrame, out_png: str, title: str = "", constant: p
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    if constant is not None and len(constant):  # the baselines: the constant predictor and zero-shot teachers
+    if constant is not None and len(constant):  # the baselines: constant predictor, zero-shot and fine-tuned teachers
         for (teacher, strategy), c in constant.sort_values("n_real").groupby(["teacher", "strategy"]):
             style = (dict(color="grey", ls=":", marker=".", label="constant predictor") if teacher == "constant"
                      else dict(ls="-.", marker="^", label=curve_label(teacher, 0, strategy)))
             for ax, col in zip(axes, VALUES[:2]):
-                ax.plot(c["n_real"], c[col], **style)
+                mean = c.groupby("n_real")[col].mean()  # a fine-tuned baseline has seeds
+                ax.plot(mean.index, mean.values, **style)
     stats = df.groupby(CURVE + ["n_real"])[VALUES[:2]].agg(["mean", "std"]).reset_index()
     show = _show_strategy(df)
     for (teacher, strategy, n_synth), g in stats.groupby(CURVE):
@@ -251,7 +254,7 @@ def paper_table(df: pd.DataFrame, value: str, digits: int, constant: pd.DataFram
         col = curve_label(teacher, int(n_synth), strategy, show)
         out[col] = {n: cell(v, digits) for n, v in g.groupby("n_real")[value]}
     table = pd.DataFrame(out)
-    first = [c for c in table.columns if c == "constant" or c.endswith(" zero-shot")] + (
+    first = [c for c in table.columns if c == "constant" or c.endswith((" zero-shot", " fine-tuned"))] + (
         ["direct"] if "direct" in table.columns else [])
     table = table[first + sorted(c for c in table.columns if c not in first)]
     table.index.name = "N_real"
@@ -316,6 +319,9 @@ def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None, missing: s
     if constant is not None and len(constant) and (constant["teacher"] == "zero-shot").any():
         parts += ["`<teacher> zero-shot` is that teacher (a universal potential) used as it is: the N_real "
                   "structures only fix its per-element energy offset to the real data's reference.", ""]
+    if constant is not None and len(constant) and (constant["teacher"] == "universal-ft").any():
+        parts += ["`<teacher> fine-tuned` is that universal potential fine-tuned on the same N_real structures "
+                  "(sevenn's own training, best epoch by validation forces; rule universal_finetune).", ""]
     warning = constant_markdown(df)
     parts += ([warning] if warning else []) + [
         "## Per-atom energy RMSE (meV/atom)", "",

@@ -80,7 +80,7 @@ def check_drivers(config: dict) -> None:
 
 
 def check_baselines(config: dict) -> None:
-    """Zero-shot baselines name teachers that can be scored on the real data."""
+    """Zero-shot and fine-tuned baselines name teachers that can be scored on (and fine-tuned to) the real data."""
     for name in config["baselines"]["zero_shot"]:
         if name not in config["teachers"]:
             raise ValueError(f"config baselines.zero_shot: {name!r} is not defined under `teachers` "
@@ -96,6 +96,20 @@ def check_baselines(config: dict) -> None:
                 check_teacher_spec(name, config["teachers"][name], config["elements"])
             except TeacherError as exc:
                 raise ValueError(f"config {exc}") from exc
+    for name in config["baselines"]["finetuned"]["teachers"]:
+        key = "config baselines.finetuned.teachers"
+        if name not in config["teachers"]:
+            raise ValueError(f"{key}: {name!r} is not defined under `teachers` (defined: {sorted(config['teachers'])}); "
+                             "define it there, or remove it")
+        if config["teachers"][name]["kind"] != "sevennet":
+            raise ValueError(f"{key}: {name!r} is of kind {config['teachers'][name]['kind']}; only sevennet teachers "
+                             "can be fine-tuned here (sevenn's train_v2)")
+        if config.get("alchemy"):
+            raise ValueError(f"{key}: with alchemy the teachers know the synthetic source element; remove it")
+        try:
+            check_teacher_spec(name, config["teachers"][name], config["elements"])
+        except TeacherError as exc:
+            raise ValueError(f"config {exc}") from exc
 
 
 def check_reference(config: dict) -> None:

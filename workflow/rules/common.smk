@@ -20,7 +20,9 @@ BENCH = f"{OUT}/benchmarks"
 TEACHERS = list(config["pretrain_teachers"])
 # teachers scored as they are on the real test set (rule zero_shot), and every teacher that gets a teacher.json
 ZERO_SHOT = list(config["baselines"]["zero_shot"])
-TEACHER_JOBS = TEACHERS + [t for t in ZERO_SHOT if t not in TEACHERS]
+# universal potentials fine-tuned on the N_real structures (rule universal_finetune)
+FINETUNED = list(config["baselines"]["finetuned"]["teachers"])
+TEACHER_JOBS = TEACHERS + [t for t in ZERO_SHOT + FINETUNED if t not in TEACHERS]
 # one final model (fine-tuned, or direct with source=direct); its logs and benchmarks use MODEL_KEY
 MODEL_KEY = "{source}/pretrain-{n_synth}/finetune-{n_real}/{strategy}/seed-{seed}"
 MODEL = f"{OUT}/{MODEL_KEY}"
@@ -196,7 +198,7 @@ def tuned_keys(tuned):
     model itself: n_real 0, strategy pretrained)."""
     if not tuned:
         return {"n_real": 0, "strategy": "pretrained", "seed": int(config["pretrain_seed"])}
-    finetune, strategy, seed = tuned.strip("/").split("/")
+    finetune, strategy, seed = Path(tuned).parts
     return {"n_real": int(finetune.split("-")[1]), "strategy": strategy, "seed": int(seed.split("-")[1])}
 
 
@@ -265,6 +267,12 @@ def md_speed_runs():
     return [m.replace("metrics.json", "md_speed.json") for m in all_metrics()]
 
 
+def finetuned_metrics():
+    """metrics.json of every fine-tuned universal baseline, per teacher, N_real and seed."""
+    return expand(f"{OUT}/universal-ft/pretrain-0/finetune-{{n_real}}/{{universal}}/seed-{{seed}}/metrics.json",
+                  universal=FINETUNED, n_real=config["n_real"], seed=config["seeds"])
+
+
 def zero_shot_metrics(teacher):
     """metrics.json of a zero-shot baseline, one per N_real (all from one zero_shot job)."""
     return [f"{OUT}/zero-shot/pretrain-0/finetune-{n}/{teacher}/seed-0/metrics.json" for n in config["n_real"]]
@@ -305,7 +313,7 @@ wildcard_constraints:
     k="[0-9]+",
     temperature=r"[0-9]+(\.[0-9]+)?",
     teacher="|".join(re.escape(t) for t in TEACHER_JOBS) if TEACHER_JOBS else "^$",
-    universal="|".join(re.escape(t) for t in ZERO_SHOT) if ZERO_SHOT else "^$",
+    universal="|".join(re.escape(t) for t in ZERO_SHOT + FINETUNED) if ZERO_SHOT + FINETUNED else "^$",
     source="|".join(TEACHERS + ["direct"]),
     strategy="|".join(re.escape(s) for s in list(STRATEGIES) + ["scratch"]),
 

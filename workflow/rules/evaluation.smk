@@ -248,7 +248,8 @@ rule aggregate:
     input:
         metrics=all_metrics(),
         baselines=expand(rules.constant_baseline.output.metrics, n_real=config["n_real"])
-        + [m for t in ZERO_SHOT for m in zero_shot_metrics(t)],
+        + [m for t in ZERO_SHOT for m in zero_shot_metrics(t)]
+        + finetuned_metrics(),
         md_speed=md_speed_runs(),
         forgetting=forgetting_runs(),
         # the stability statistics join summary.md when stability is part of `all` (stability.in_all)

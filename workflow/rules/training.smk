@@ -84,3 +84,36 @@ rule direct:
     shell:
         "python {params.script} --settings {params.settings:q} --train {input.train} --val {input.val}"
         " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule universal_finetune:
+    # the baseline a user with a foundation model would train: a sevennet teacher fine-tuned on the same N_real
+    # structures (config baselines.finetuned), scored on the real test set
+    input:
+        teacher=f"{OUT}/teachers/{{universal}}/teacher.json",
+        train=rules.subset_real.output.subset.replace("{n}", "{n_real}"),
+        val=rules.prepare_reference.output.val,
+        test=rules.prepare_reference.output.test,
+    output:
+        metrics=f"{OUT}/universal-ft/pretrain-0/finetune-{{n_real}}/{{universal}}/seed-{{seed}}/metrics.json",
+        summary=f"{OUT}/universal-ft/pretrain-0/finetune-{{n_real}}/{{universal}}/seed-{{seed}}/training.json",
+        model=f"{OUT}/universal-ft/pretrain-0/finetune-{{n_real}}/{{universal}}/seed-{{seed}}/checkpoint_best.pth",
+    params:
+        script=script_path("universal_finetune.py"),
+        settings=json.dumps({k: v for k, v in config["baselines"]["finetuned"].items() if k != "teachers"}),
+        md_speed=json.dumps(config["md_speed"]),
+        info=json.dumps({"study": STUDY}),
+        out_dir=lambda wc, output: Path(output.metrics).parent,
+    log:
+        f"{LOGS}/universal_finetune/{{universal}}/finetune-{{n_real}}/seed-{{seed}}.log",
+    benchmark:
+        f"{BENCH}/universal_finetune/{{universal}}/finetune-{{n_real}}/seed-{{seed}}.tsv"
+    threads: config["threads"]["train"]
+    resources:
+        **job_resources("universal_finetune", gpu=config["gpu"]),
+    conda:
+        lambda wc: conda_env_of(config["teachers"][wc.universal])
+    shell:
+        "python {params.script} --teacher @{input.teacher} --train {input.train} --val {input.val} --test {input.test}"
+        " --settings {params.settings:q} --seed {wildcards.seed} --md-speed {params.md_speed:q}"
+        " --run-info {params.info:q} --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
