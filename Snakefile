@@ -21,12 +21,13 @@ if not workflow.config_settings.configfiles:
 
 
 sys.path.insert(0, f"{workflow.basedir}/scripts")
-from synpre.configcheck import check_config, fill_defaults, load_schema
+from synpre.configcheck import check_config, drop_disabled, fill_defaults, load_schema
 
 # one line naming the key (snakemake's validate prints the whole schema), then the schema's defaults
 SCHEMA = load_schema(f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 check_config(config, SCHEMA, " + ".join(map(str, workflow.config_settings.configfiles)) or "config/config.yaml")
 fill_defaults(config, SCHEMA)
+drop_disabled(config)  # e.g. the strict study switches the default's perturbation off
 
 
 report: "workflow/report/workflow.rst"

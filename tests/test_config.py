@@ -7,7 +7,7 @@ import yaml
 
 from conftest import ROOT
 from synpre import validate
-from synpre.configcheck import check_config, fill_defaults, load_schema
+from synpre.configcheck import check_config, drop_disabled, fill_defaults, load_schema
 from synpre.recipe import resolve
 
 SCHEMA = load_schema(str(ROOT / "workflow/schemas/config.schema.yaml"))
@@ -19,6 +19,7 @@ def study(path="config/config.yaml", **change) -> dict:
     config.update(change)
     check_config(config, SCHEMA, path)
     fill_defaults(config, SCHEMA)
+    drop_disabled(config)
     return config
 
 
@@ -110,7 +111,7 @@ def test_the_default_study_passes_every_check(in_root):
     ({"teachers": {"e": {"kind": "eam_fit"}}, "pretrain_teachers": ["e"]},
      "config teachers.e.eam: eam_fit needs"),
     ({"elements": ["C", "Si"]}, "config reference.isolated_atom_energies: no value for ['Si']"),
-    ({"n_synth": [10000]}, "config n_synth: 10000 (+ n_val_synth=40) is more than the 900 structures"),
+    ({"n_synth": [10000], "perturbation": {"enabled": False, "displacements": [0.1]}}, "config n_synth: 10000 (+ n_val_synth=40) is more than the 900 structures"),
     ({"finetune": {"strategies": {"deep": {"freeze_blocks": 3}}}},
      "config finetune.strategies.deep.freeze_blocks: 3 blocks to freeze, but the model has model.num_layers=2"),
     ({"finetune": {"strategies": {"late": {"checkpoint": 301}}}},
@@ -122,7 +123,7 @@ def test_the_default_study_passes_every_check(in_root):
     ({"stability": {"rdf_reference": {"teacher": "nope"}}}, "config stability.rdf_reference.teacher: 'nope'"),
     ({"stability": {"temperatures": [1000, 0]}}, "config stability.temperatures / t_start: temperatures must be > 0 K"),
     ({"stability": {"temperatures": [1000, 1e3]}}, "config stability.temperatures: [1000, 1000.0] names a temperature twice"),
-    ({"alchemy": {"species_map": {"C": "C"}}}, "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit)"),
+    ({"alchemy": {"species_map": {"C": "C"}}, "perturbation": {"enabled": False, "displacements": [0.1]}}, "config alchemy: a fitted teacher (gap_fit, eam_fit, ace_fit)"),
     ({"short_range": {"r_min": 2.0, "r_max": 1.0}}, "config short_range.r_min: 2.0 A is not below r_max (1.0 A)"),
     # universal potentials: an unknown model, a model without an element of the study, a modal missing or misplaced
     ({"teachers": {"u": {"kind": "sevennet", "model": "7net-9"}}, "pretrain_teachers": ["u"]},
@@ -243,3 +244,18 @@ def test_stability_teacher_calibrates_unless_data_and_a_reference_file(in_root):
     assert validate.stability_teacher(study(stability={"calibration": "data"})) == "gap-fit"  # still the RDF reference
     assert validate.stability_teacher(study(stability={"calibration": "data", "rdf_reference": {"file": "x.xyz"}})) is None
     assert validate.stability_teacher(study(stability={"rdf_reference": {"file": "x.xyz"}})) == "gap-fit"  # calibrates
+
+
+def test_the_strict_overlay_switches_the_default_perturbation_off(in_root):
+    """The default study perturbs the real training cells into synthetic data; the strict study's synthetic data
+    come from MD alone (`perturbation: {enabled: false}` over the default's block: no perturbation at all)."""
+    from snakemake.utils import update_config
+
+    assert study()["perturbation"]["displacements"] == [0.1]
+    raw = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    update_config(raw, yaml.safe_load((ROOT / "config/strict.yaml").read_text()))
+    check_config(raw, SCHEMA, "config/strict.yaml")
+    fill_defaults(raw, SCHEMA)
+    drop_disabled(raw)
+    assert "perturbation" not in raw
+    validate.check_study(raw)

@@ -91,3 +91,11 @@ def fill_defaults(config: dict, schema: dict) -> None:
         yield from properties(validator, props, instance, subschema)
 
     jsonschema.validators.extend(base, {"properties": set_defaults})(schema).validate(config)
+
+
+def drop_disabled(config: dict) -> None:
+    """An optional synthetic source switched off by an overlay (``perturbation: {enabled: false}`` over the
+    default's block) is no source at all: the rules test ``config.get("perturbation")``."""
+    block = config.get("perturbation")
+    if isinstance(block, dict) and block.get("enabled") is False:
+        del config["perturbation"]
