@@ -97,5 +97,5 @@ def drop_disabled(config: dict) -> None:
     """An optional synthetic source switched off by an overlay (``perturbation: {enabled: false}`` over the
     default's block) is no source at all: the rules test ``config.get("perturbation")``."""
     block = config.get("perturbation")
-    if isinstance(block, dict) and block.get("enabled") is False:
+    if isinstance(block, dict) and block.pop("enabled", True) is False:  # not in the perturb jobs' settings either
         del config["perturbation"]
