@@ -174,12 +174,12 @@ def main(argv=None) -> None:
         fail("--replay goes with a fine-tuning strategy that has `replay` (and --pretrained), and only with one")
     train, replayed = args.train, None
     if args.pretrained and (refit_mode(settings) == "residual" or replay):
-        from synpre.shift_fit import pretrained_offsets
+        from synpre.shift_fit import pretrained_offsets, shifts_plus
 
         old, d = pretrained_offsets(args.pretrained, args.train, settings["elements"])
         offsets = dict(zip(settings["elements"], map(float, d)))
         if refit_mode(settings) == "residual":
-            settings = dict(settings, fitted_shifts={t: float(s + x) for t, s, x in zip(settings["elements"], old, d)})
+            settings = dict(settings, fitted_shifts=shifts_plus(old, d, settings["elements"]))
             log.info("energy shifts fitted to the pre-trained model's residuals on %s: %s", args.train,
                      settings["fitted_shifts"])
         if replay:

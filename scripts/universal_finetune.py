@@ -26,7 +26,8 @@ from synpre.cli import fail, json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.labels import with_labels
 from synpre.metrics import compare
-from synpre.sevennet_finetune import finetune, fit_offsets, load_finetuned, offset_sum
+from synpre.sevennet_finetune import finetune, fit_offsets, load_finetuned
+from synpre.shift_fit import offset_energy
 from synpre.stability import md_speed
 from synpre.teachers import float32_default, make_calculator
 from synpre.threads import limit_threads
@@ -38,7 +39,7 @@ def predictions(calc, frames, offsets):
     for atoms in frames:
         work = atoms.copy()
         work.calc = calc
-        out.append(with_labels(atoms, work.get_potential_energy() + offset_sum(atoms, offsets), work.get_forces()))
+        out.append(with_labels(atoms, work.get_potential_energy() + offset_energy(atoms, offsets), work.get_forces()))
     return out
 
 

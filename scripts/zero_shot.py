@@ -31,7 +31,7 @@ from synpre.cli import fail, json_arg, parser, setup_logging
 from synpre.datasets import read_frames
 from synpre.labels import label_with, with_labels
 from synpre.metrics import compare
-from synpre.shift_fit import residual_offsets
+from synpre.shift_fit import offset_energy, residual_offsets
 from synpre.stability import md_speed
 from synpre.teachers import make_calculator
 from synpre.threads import limit_threads
@@ -47,7 +47,7 @@ def shifted(frames, offsets: dict[str, float]) -> list:
     """``frames`` with sum_t n_t offsets[t] added to each energy (forces unchanged)."""
     out = []
     for a in frames:
-        e = a.get_potential_energy() + sum(offsets[s] for s in a.get_chemical_symbols())
+        e = a.get_potential_energy() + offset_energy(a, offsets)
         out.append(with_labels(a, e, a.get_forces(), info={"energy_offset_applied": True}))
     return out
 

@@ -16,6 +16,7 @@ out-of-distribution accuracy and short-range repulsion). Two things make the mix
 from __future__ import annotations
 
 from .labels import with_labels
+from .shift_fit import offset_energy
 
 
 def repeats(weight: float) -> tuple[int, int]:
@@ -36,7 +37,7 @@ def mix(real: list, synthetic: list, offsets: dict[str, float], structures: int,
     for atoms in real:
         frames += [_clean(atoms, atoms.get_potential_energy(), "real")] * copies_real
     for atoms in replayed:
-        e = atoms.get_potential_energy() + sum(offsets[s] for s in atoms.get_chemical_symbols())
+        e = atoms.get_potential_energy() + offset_energy(atoms, offsets)
         frames += [_clean(atoms, e, "synthetic")] * copies_synthetic
     info = {"structures_requested": int(structures), "structures": len(replayed), "n_real": len(real),
             "weight_requested": float(weight), "weight": copies_synthetic / copies_real,

@@ -30,11 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .labels import with_labels
-from .shift_fit import residual_offsets
-
-
-def offset_sum(atoms, offsets: dict[str, float]) -> float:
-    return float(sum(offsets[s] for s in atoms.get_chemical_symbols()))
+from .shift_fit import offset_energy, residual_offsets
 
 
 def fit_offsets(calc, frames, elements: list[str]) -> dict[str, float]:
@@ -65,7 +61,7 @@ def shifted(frames, offsets: dict[str, float]) -> list:
     the model's reference."""
     out = []
     for atoms in frames:
-        a = with_labels(atoms, atoms.get_potential_energy() - offset_sum(atoms, offsets), atoms.get_forces())
+        a = with_labels(atoms, atoms.get_potential_energy() - offset_energy(atoms, offsets), atoms.get_forces())
         a.info = {}
         out.append(a)
     return out

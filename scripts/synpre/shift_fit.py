@@ -72,7 +72,16 @@ def pretrained_offsets(checkpoint: str, train_file: str, type_names: list[str]) 
     return np.broadcast_to(old, (len(type_names),)), residual_offsets(frames, predicted, type_names)
 
 
-def fitted_shifts(checkpoint: str, train_file: str, type_names: list[str]) -> dict[str, float]:
-    """{type: new shift} for modify_PerTypeScaleShift: the pre-trained shifts plus residual_offsets."""
-    old, d = pretrained_offsets(checkpoint, train_file, type_names)
+def shifts_plus(old, d, type_names: list[str]) -> dict[str, float]:
+    """{type: new shift} for modify_PerTypeScaleShift: the pre-trained shifts ``old`` plus the offsets ``d``."""
     return {t: float(s + x) for t, s, x in zip(type_names, old, d)}
+
+
+def fitted_shifts(checkpoint: str, train_file: str, type_names: list[str]) -> dict[str, float]:
+    """The pre-trained shifts plus residual_offsets on ``train_file``."""
+    return shifts_plus(*pretrained_offsets(checkpoint, train_file, type_names), type_names)
+
+
+def offset_energy(atoms, offsets: dict[str, float]) -> float:
+    """sum_i offsets[element_i] (eV): what moves one structure's energy from one reference to another."""
+    return float(sum(offsets[s] for s in atoms.get_chemical_symbols()))
