@@ -5,10 +5,13 @@ import json
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 
 from synpre.datasets import DatasetError, validated
 from synpre.labels import with_labels
+from synpre.aggregate import runs_table
+from synpre.metrics import compare
 from synpre.reference import prepare
 from synpre.sampling import filter_frames, mqa_stages, run_mqa
 from synpre.structures import cubic_cell_length, min_interatomic_distance, random_cell
@@ -151,11 +154,30 @@ def test_held_out_regions_and_the_teachers_own_structures(tmp_path):
     settings = reference_settings(tmp_path / "d.xyz")
     plain = prepare(settings, ["C"])
     assert [a.info["index"] for a in plain["teacher_pool"]] == [a.info["index"] for a in plain["train_pool"]]
+    assert "per_held_out" not in compare(plain["test"], plain["test"])  # nothing held out, nothing scored apart
     settings["split"].update(test_where={"density": {"min": 3.0}, "config_type": ["graphite"]},
                              teacher_where={"trajectory": [2, 3]})
     parts = prepare(settings, ["C"])
     test = {a.info["index"] for a in parts["test"]}
     assert test == {0, 1, 6, 7, 14, 15}  # the split's own, density >= 3.0 (i % 8 >= 6) and the graphite cell
+    tags = {a.info["index"]: a.info.get("held_out") for a in parts["test"]}
+    assert tags == {0: None, 1: None, 6: "density", 7: "density", 14: "density", 15: "density"}  # the first rule
+    # scored apart: the density band and the rest (a region held out by config_type alone is scored apart
+    # as its own config_type already)
+    preds = [a.copy() for a in parts["test"]]
+    for p, a in zip(preds, parts["test"]):
+        p.calc = SinglePointCalculator(p, energy=a.get_potential_energy() + (len(a) * 0.1 if a.info.get("held_out")
+                                                                             == "density" else 0.0),
+                                       forces=a.get_forces())
+    scores = compare(parts["test"], preds)
+    band, rest = scores["per_held_out"]["held-out density"], scores["per_held_out"]["in-distribution"]
+    assert (band["n_structures"], rest["n_structures"]) == (4, 2)
+    assert band["energy_rmse_meV_per_atom"] == pytest.approx(100.0) and rest["energy_rmse_meV_per_atom"] == 0.0
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(scores | {"teacher": "direct", "n_synth": 0, "n_real": 3, "seed": 0}))
+    row = runs_table([str(path)]).iloc[0]
+    assert row["energy_rmse_meV_per_atom[held-out density]"] == pytest.approx(100.0)
+    assert row["energy_rmse_meV_per_atom[in-distribution]"] == 0.0
     assert {a.info["index"] for a in parts["teacher_pool"]} == {4, 5}
     students = {a.info["index"] for k in ("train_pool", "val") for a in parts[k]}
     assert students == set(range(16)) - test - {4, 5}

@@ -45,7 +45,7 @@ def runs_table(metric_files: list[str]) -> pd.DataFrame:
                    n_test=m.get("n_structures"), epochs=m.get("training", {}).get("epochs"),
                    best_epoch=m.get("training", {}).get("best_epoch"),
                    train_seconds=m.get("training", {}).get("wall_seconds"), metrics_file=str(path))
-        for ct, vals in (m.get("per_config_type") or {}).items():
+        for ct, vals in ((m.get("per_config_type") or {}) | (m.get("per_held_out") or {})).items():
             row[f"energy_rmse_meV_per_atom[{ct}]"] = vals["energy_rmse_meV_per_atom"]
             row[f"forces_rmse_eV_per_A[{ct}]"] = vals["forces_rmse_eV_per_A"]
         rows.append(row)
@@ -261,6 +261,13 @@ def paper_table(df: pd.DataFrame, value: str, digits: int, constant: pd.DataFram
     return table
 
 
+def subset_title(subset: str) -> str:
+    """A heading for a per-subset column group: a config_type, or a held-out region (metrics.held_out_regions)."""
+    if subset.startswith("held-out "):
+        return f"{subset} (only ever tested: reference.split.test_where)"
+    return subset if subset == "in-distribution" else f"config_type {subset}"
+
+
 def config_types(df: pd.DataFrame) -> list[str]:
     """The test set's config_types, from the per-type columns of runs.csv."""
     return sorted(c[len("energy_rmse_meV_per_atom["):-1] for c in df.columns if c.startswith("energy_rmse_meV_per_atom["))
@@ -332,8 +339,8 @@ def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None, missing: s
                   paper_table(df, "md_steps_per_second", 2, constant).to_markdown()]
     for ct in config_types(df):
         e, f = f"energy_rmse_meV_per_atom[{ct}]", f"forces_rmse_eV_per_A[{ct}]"
-        parts += ["", f"## config_type {ct}: energy RMSE (meV/atom)", "", paper_table(df, e, 1, constant).to_markdown(),
-                  "", f"## config_type {ct}: force RMSE (eV/Å)", "", paper_table(df, f, 3, constant).to_markdown()]
+        parts += ["", f"## {subset_title(ct)}: energy RMSE (meV/atom)", "", paper_table(df, e, 1, constant).to_markdown(),
+                  "", f"## {subset_title(ct)}: force RMSE (eV/Å)", "", paper_table(df, f, 3, constant).to_markdown()]
     if teachers is not None and len(teachers):
         parts += ["", "## Teachers on the real test set (mean per-atom offset removed)", "",
                   teachers.drop(columns=["report_file"]).round(4).to_markdown(index=False)]

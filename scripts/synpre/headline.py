@@ -16,7 +16,7 @@ import numpy as np
 
 import pandas as pd
 
-from .aggregate import config_types, log_axes
+from .aggregate import config_types, log_axes, subset_title
 from .plotting import pyplot
 
 METRICS = {"energy": "energy_rmse_meV_per_atom", "forces": "forces_rmse_eV_per_A"}
@@ -104,7 +104,7 @@ def headline_markdown(table: pd.DataFrame) -> str:
     show["p"] = [f"{p:.2g}" if p == p else "" for p in show["welch_p"]]
     cols = ["teacher", "strategy", "n_synth", "n_real", "metric", "pretrained", "direct", "cut", "p", "factor"]
     for subset, g in show.groupby("subset", sort=False):
-        lines += [f"### {'whole test set' if subset == 'all' else f'config_type {subset}'}", "",
+        lines += [f"### {'whole test set' if subset == 'all' else subset_title(subset)}", "",
                   g[cols].round(3).to_markdown(index=False), ""]
     worse = table[(table["subset"] == "all") & (table["within_1sigma"] == False)]  # noqa: E712
     if len(worse):

@@ -28,6 +28,16 @@ def grouped_errors(groups, pred_e, ref_e, n_atoms, pred_f, ref_f) -> dict:
     return out
 
 
+def held_out_regions(test) -> list[str]:
+    """Per test structure, 'held-out <key>' for the cells that reference.split.test_where sent to the test
+    set by an info key other than config_type (a density band, ...), 'in-distribution' for the rest; []
+    when no cell was held out that way (config_type regions are already scored apart per config_type)."""
+    keys = [a.info.get("held_out") for a in test]
+    if not any(k and k != "config_type" for k in keys):
+        return []
+    return [f"held-out {k}" if k and k != "config_type" else "in-distribution" for k in keys]
+
+
 def compare(test, preds, remove_offset: bool = False) -> dict:
     """Headline errors of predicted structures against their references, overall and per config_type.
 
@@ -42,6 +52,11 @@ def compare(test, preds, remove_offset: bool = False) -> dict:
     ref_f, pred_f = [a.get_forces() for a in test], [a.get_forces() for a in preds]
     by_type = grouped_errors(groups, pred_e - offset * n, ref_e, n, pred_f, ref_f)
     out = dict(by_type.pop("all"), per_config_type=by_type if len(by_type) > 1 else {})
+    regions = held_out_regions(test)
+    if regions:
+        by_region = grouped_errors(regions, pred_e - offset * n, ref_e, n, pred_f, ref_f)
+        by_region.pop("all")
+        out["per_held_out"] = by_region
     if remove_offset:
         out.update(energy_offset_eV_per_atom=offset,
                    energy_rmse_raw_meV_per_atom=errors(pred_e, ref_e, n, pred_f, ref_f)["energy_rmse_meV_per_atom"])

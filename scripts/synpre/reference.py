@@ -49,6 +49,11 @@ def matches(atoms: Atoms, where: dict | None) -> bool:
     return False
 
 
+def selecting_rule(atoms: Atoms, where: dict | None) -> str | None:
+    """The info key of the first rule of ``where`` that selects the structure (None: no rule does)."""
+    return next((key for key in (where or {}) if matches(atoms, {key: where[key]})), None)
+
+
 def prepare(ref: dict, elements: list[str]) -> dict[str, list[Atoms]]:
     """Return {"train_pool": [...], "val": [...], "test": [...], "teacher_pool": [...]} (train_pool already
     permuted). Fitted teachers are fitted to teacher_pool: the train pool itself, or with split.teacher_where
@@ -79,7 +84,10 @@ def prepare(ref: dict, elements: list[str]) -> dict[str, list[Atoms]]:
         test = [frames[i] for i in sorted(perm[:n_test])]
         train = [frames[i] for i in sorted(perm[n_test:])]
     # out-of-distribution tests: whole regions (a density band, a structure type) only ever tested
-    test += [a for a in train if matches(a, split.get("test_where"))]
+    held_out = [a for a in train if matches(a, split.get("test_where"))]
+    for a in held_out:  # scored apart from the in-distribution test cells (metrics.compare)
+        a.info["held_out"] = selecting_rule(a, split["test_where"])
+    test += held_out
     train = [a for a in train if not matches(a, split.get("test_where"))]
     # a teacher fitted on structures no student trains, validates or tests on
     teacher_only = [a for a in train if matches(a, split.get("teacher_where"))]
