@@ -25,7 +25,11 @@ from synpre.configcheck import check_config, drop_disabled, fill_defaults, load_
 
 # one line naming the key (snakemake's validate prints the whole schema), then the schema's defaults
 SCHEMA = load_schema(f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
-check_config(config, SCHEMA, " + ".join(map(str, workflow.config_settings.configfiles)) or "config/config.yaml")
+_SOURCES = [str(f) for f in workflow.config_settings.configfiles] or ["config/config.yaml"]
+if workflow.config_settings.config:
+    # snakemake reads `--config k=[1,2]` as strings; a list belongs in an overlay file
+    _SOURCES.append("--config " + " ".join(f"{k}={v!r}" for k, v in workflow.config_settings.config.items()))
+check_config(config, SCHEMA, " + ".join(_SOURCES))
 fill_defaults(config, SCHEMA)
 drop_disabled(config)  # e.g. the strict study switches the default's perturbation off
 

@@ -647,3 +647,12 @@ def test_replay_strategy_reads_the_pretraining_set_and_adds_forgetting_jobs():
     proc = snakemake("-n", "-p", "--forceall", "--nolock", "--configfile", "config/quick.yaml")
     cmds = shell_commands(proc.stdout + proc.stderr)
     assert "forgetting" not in cmds and "--forgetting" not in cmds["aggregate"][0]
+
+
+def test_a_bad_value_from_the_command_line_is_named_as_such():
+    """`--config n_synth=[100,200]` reaches the workflow as strings; the error must point at the command line,
+    not only at the config file, or the user edits a file that is right."""
+    proc = snakemake("-n", "--configfile", "tests/config/tiny.yaml", "--config", "n_synth=[100,200]", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "tests/config/tiny.yaml + --config n_synth=" in out and \
+        "is not of type 'integer'" in out, out[-2000:]
