@@ -259,3 +259,32 @@ def test_the_strict_overlay_switches_the_default_perturbation_off(in_root):
     drop_disabled(raw)
     assert "perturbation" not in raw
     validate.check_study(raw)
+
+
+DOC_OVERLAYS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*/*.yaml"))
+
+
+def documented_configfiles(overlay: str) -> list[str]:
+    """The config files of the first `snakemake ... --configfile A B ...` line in an overlay's comments."""
+    for line in (ROOT / overlay).read_text().splitlines():
+        if line.startswith("#") and "--configfile" in line:
+            words = line.split("--configfile", 1)[1].split()
+            return [w for w in words[:next((i for i, w in enumerate(words) if not w.endswith(".yaml")), None)]]
+    raise AssertionError(f"{overlay} documents no `snakemake ... --configfile` command")
+
+
+@pytest.mark.parametrize("overlay", DOC_OVERLAYS)
+def test_every_experiment_overlay_under_docs_passes_every_check_with_its_documented_command(overlay, in_root):
+    """The overlays beside the measured results (docs/*/*.yaml) are what a reader reruns: the command in each
+    file's comments names itself last, and the merged config passes the schema and the cross-field checks."""
+    from snakemake.utils import update_config
+
+    files = documented_configfiles(overlay)
+    assert files[0] == "config/config.yaml" and files[-1] == overlay, files
+    raw = {}
+    for f in files:
+        update_config(raw, yaml.safe_load((ROOT / f).read_text()))
+    check_config(raw, SCHEMA, overlay)
+    fill_defaults(raw, SCHEMA)
+    drop_disabled(raw)
+    validate.check_study(raw)
