@@ -66,6 +66,21 @@ def test_no_negative_transfer_check_and_per_config_type_rows():
     assert "**Negative transfer**" in headline_markdown(table) and "config_type amorphous" in headline_markdown(table)
 
 
+def test_one_seed_on_each_side_is_not_called_negative_transfer():
+    """With one seed of each, a worse mean has no spread to be judged against: reported as not tested."""
+    from synpre.headline import headline_markdown
+
+    rows = [{"teacher": "direct", "strategy": "scratch", "n_synth": 0, "n_real": 25, "seed": 0,
+             "energy_rmse_meV_per_atom": 101.58, "forces_rmse_eV_per_A": 1.16},
+            {"teacher": "u", "strategy": "full", "n_synth": 800, "n_real": 25, "seed": 0,
+             "energy_rmse_meV_per_atom": 101.69, "forces_rmse_eV_per_A": 1.10}]
+    table = headline_table(pd.DataFrame(rows))
+    assert table["within_1sigma"].isna().all()
+    text = headline_markdown(table)
+    assert "**Negative transfer**" not in text
+    assert "Not tested for negative transfer" in text and "N_real 25 (u, full, N_synth 800, energy)" in text
+
+
 def test_models_are_marked_against_the_constant_predictor():
     from synpre.aggregate import constant_markdown, mark_against_constant
 

@@ -76,14 +76,15 @@ def headline_table(df: pd.DataFrame) -> pd.DataFrame:
                 base = float(d_mean.get(n_real, float("nan")))
                 n_eq, bound = matching_n(curve, mean)
                 base_std = float(d_std.get(n_real, float("nan")))
-                sigma = float(np.nanmax([std, base_std, 0.0]))  # one seed on a side: no spread from it
+                # one seed on a side: no spread from it; one seed on both: no spread at all, so not tested
+                sigma = float(np.nanmax([std, base_std, 0.0])) if (std == std or base_std == base_std) else None
                 rows.append({
                     "subset": subset, "teacher": teacher, "strategy": strategy, "n_synth": int(n_synth),
                     "n_real": int(n_real), "metric": name, "pretrained": mean, "pretrained_std": std,
                     "direct": base, "direct_std": base_std,
                     "cut_percent": 100 * (1 - mean / base) if base == base else float("nan"),
                     "welch_p": welch_p(g[col], direct.loc[direct["n_real"] == n_real, col]),
-                    "within_1sigma": bool(mean <= base + sigma) if base == base else None,
+                    "within_1sigma": bool(mean <= base + sigma) if base == base and sigma is not None else None,
                     "direct_n_needed": n_eq, "efficiency_factor": n_eq / float(n_real), "bound": bound,
                     "direct_curve": "; ".join(f"{n:g}:{e:.4g}" for n, e in sorted(curve)),
                 })
@@ -111,6 +112,11 @@ def headline_markdown(table: pd.DataFrame) -> str:
         lines += ["**Negative transfer**: pre-trained worse than direct by more than one standard deviation at "
                   + ", ".join(f"N_real {r.n_real} ({r.teacher}, {r.strategy}, N_synth {r.n_synth}, {r.metric})"
                               for r in worse.itertuples()), ""]
+    untested = table[(table["subset"] == "all") & table["within_1sigma"].isna() & (table["direct"] == table["direct"])]
+    if len(untested):
+        lines += ["Not tested for negative transfer (one seed on each side, so no spread to compare with): "
+                  + ", ".join(f"N_real {r.n_real} ({r.teacher}, {r.strategy}, N_synth {r.n_synth}, {r.metric})"
+                              for r in untested.itertuples()), ""]
     return "\n".join(lines)
 
 
