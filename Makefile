@@ -21,12 +21,14 @@ quick: install        ## the same DAG at toy scale (config/quick.yaml)
 # Two tiers (tests/README.md): the unit tier (lint, dry runs, schema, scripts, teachers; no study run and
 # no NequIP training) fails in minutes; the end-to-end tier (real tiny studies, NequIP training, SLURM)
 # runs only after the unit tier has passed: make stops at the first command that fails.
+# Each tier runs on $(CORES) pytest-xdist workers, a whole test file per worker (tests/README.md).
+PYTEST = pytest -q -rs -n $(CORES) --dist loadfile
 test: install         ## the unit tier, then the end-to-end tier
-	$(ACTIVATE) pytest -q -rs -m "not e2e" tests
-	$(ACTIVATE) pytest -q -rs -m e2e tests
+	$(ACTIVATE) $(PYTEST) -m "not e2e" tests
+	$(ACTIVATE) $(PYTEST) -m e2e tests
 
 test-unit: install    ## the unit tier alone
-	$(ACTIVATE) pytest -q -rs -m "not e2e" tests
+	$(ACTIVATE) $(PYTEST) -m "not e2e" tests
 
 lint: install
 	$(ACTIVATE) snakemake --lint

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,29 @@ def snakemake(*args, cwd=ROOT, check=True, timeout=1800, env=None, slurm=False):
     return proc
 
 
+def job_counts(log: str) -> dict:
+    """The first 'Job stats' table of a snakemake log as {rule: count} (a dry run prints it twice)."""
+    lines = log.split("Job stats:", 1)[1].splitlines() if "Job stats:" in log else []
+    counts = {}
+    for line in lines[3:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+
+def shell_commands(log: str) -> dict:
+    """{rule: [shell command of each job]} from the output of a dry run with -p."""
+    cmds = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", log):
+        rule, cmd = re.match(r"(?:local)?rule (\w+):", block), re.search(r"Shell command: (.*)", block)
+        if rule and cmd:
+            cmds.setdefault(rule.group(1), []).append(cmd.group(1))
+    return cmds
+
+
 def scratch_copy(work):
     """The workflow's files copied into ``work``, so a test's results/ and .snakemake/ stay out of the repo."""
     import shutil
@@ -102,6 +126,10 @@ def real(root, tmp_path_factory):
 # or starts the SLURM cluster, so it must carry @pytest.mark.e2e. Collection stops otherwise, instead of
 # such a test slowing down the unit tier unnoticed.
 E2E_FIXTURES = {"tiny_study", "study_report", "scratch_model", "uninterrupted", "slurm"}
+# `make test` spreads each tier over the cores with pytest-xdist, one test file per worker at a time
+# (--dist loadfile), so a module-scoped study fixture is built once. Files are handed out in collection order:
+# the slowest end-to-end files go first (measured: tests/README.md), so no long file starts last.
+SLOWEST_FIRST = ("test_studies", "test_slurm", "test_models", "test_tiny_study")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -110,3 +138,5 @@ def pytest_collection_modifyitems(config, items):
     if unmarked:
         raise pytest.UsageError("tests that use a study, training or SLURM fixture must be marked "
                                 f"@pytest.mark.e2e (tests/README.md): {', '.join(unmarked)}")
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(getattr(getattr(item, "module", None), "__name__", ""), len(rank)))  # stable: file order kept within
