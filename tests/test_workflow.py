@@ -243,6 +243,20 @@ def test_bad_md_protocol_fails_before_any_job(setting, message, tmp_path):
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
 
 
+def test_a_reference_md_per_temperature_replaces_the_teachers_only_at_that_temperature(tmp_path):
+    """stability.rdf_reference.files: the shipped GFN1-xTB MD at 1000 K is the RDF reference of every 1000 K
+    stability job; at 2000 K the teacher's MD still is, and the teacher still calibrates the alarms."""
+    (tmp_path / "xtb.yaml").write_text("stability: {rdf_reference: {files: {1000: data/carbon-gfn1-nvt-1000K.extxyz.gz}}}\n")
+    proc = snakemake("stability_report", "-n", "-p", "--forceall", "--nolock", "--configfile", "config/config.yaml",
+                     str(tmp_path / "xtb.yaml"))
+    cmds = shell_commands(proc.stdout + proc.stderr)["stability"]
+    at = {t: [c for c in cmds if f"--temperature {t} " in c] for t in (1000, 2000)}
+    assert at[1000] and at[2000] and len(at[1000]) + len(at[2000]) == len(cmds)
+    assert all("--rdf-reference data/carbon-gfn1-nvt-1000K.extxyz.gz" in c for c in at[1000])
+    assert all("--rdf-reference results/default/teachers/gap-fit/stability-2000K.xyz" in c for c in at[2000])
+    assert all("--calibration results/default/teachers/gap-fit/stability-" in c for c in cmds)
+
+
 def test_rdf_reference_of_another_system_fails_before_any_job(tmp_path):
     from ase.build import bulk
     from ase.io import write

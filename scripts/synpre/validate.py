@@ -229,6 +229,32 @@ def stability_teacher(config: dict) -> str | None:
     return ref.get("teacher") or (config["pretrain_teachers"] or [None])[0]
 
 
+def rdf_reference_files(config: dict) -> dict[float, str]:
+    """stability.rdf_reference.files as {hold temperature (K): extxyz}; YAML may give the keys as numbers or
+    strings. Raises ValueError naming the key for one that is not a number."""
+    files = (config["stability"].get("rdf_reference") or {}).get("files") or {}
+    out = {}
+    for key, path in files.items():
+        try:
+            out[float(key)] = path
+        except ValueError:
+            raise ValueError(f"config stability.rdf_reference.files: key {key!r} is not a temperature in K; "
+                             "write e.g. {1000: data/carbon-gfn1-nvt-1000K.extxyz.gz}") from None
+    return out
+
+
+def _check_reference_file(key: str, path: str, elements) -> None:
+    from ase.io import read as read_xyz
+
+    try:  # the first frame only: this runs on every snakemake call; stability.py checks every frame
+        ref_elements = set(read_xyz(path, 0).get_chemical_symbols())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"config {key}: {path} cannot be read ({exc})") from exc
+    if not ref_elements <= set(elements):
+        raise ValueError(f"config {key}: {path} holds elements {sorted(ref_elements)}, outside the study's elements "
+                         f"{elements}; give a trajectory of the same system")
+
+
 def check_stability(config: dict) -> None:
     """The RDF reference names a teacher or a readable trajectory of the same system; the teacher whose MD
     calibrates the alarms can run the study's cells; the MD protocol is sane."""
@@ -243,17 +269,13 @@ def check_stability(config: dict) -> None:
                          "the MD that calibrates the alarms and is the RDF reference; set stability.calibration: data "
                          "and stability.rdf_reference.file (or stability.enabled: false)")
     if ref.get("file"):
-        from ase.io import read as read_xyz
-
-        try:  # the first frame only: this runs on every snakemake call; stability.py checks every frame
-            ref_elements = set(read_xyz(ref["file"], 0).get_chemical_symbols())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"config stability.rdf_reference.file: {ref['file']} cannot be read ({exc})") from exc
-        if not ref_elements <= set(config["elements"]):
-            raise ValueError(
-                f"config stability.rdf_reference.file: {ref['file']} holds elements {sorted(ref_elements)}, "
-                f"outside the study's elements {config['elements']}; give a trajectory of the same system"
-            )
+        _check_reference_file("stability.rdf_reference.file", ref["file"], config["elements"])
+    temperatures = [float(t) for t in config["stability"].get("temperatures", [])]
+    for temperature, path in rdf_reference_files(config).items():
+        if temperature not in temperatures:
+            raise ValueError(f"config stability.rdf_reference.files: {temperature:g} K is not a hold temperature "
+                             f"(stability.temperatures: {config['stability'].get('temperatures')})")
+        _check_reference_file(f"stability.rdf_reference.files.{temperature:g}", path, config["elements"])
     if config["stability"]["enabled"]:
         from .stability import ProtocolError, check_protocol
 

@@ -286,9 +286,13 @@ def stability_calibration(wildcards):
 
 
 def rdf_reference(wildcards):
-    """Snapshots the models' RDFs at a hold temperature are compared with: the teacher's stability MD at
-    that temperature, or a given trajectory (the same for every temperature); none without either."""
+    """Snapshots the models' RDFs at a hold temperature are compared with: a trajectory given for that
+    temperature (files), or for every temperature (file), or else the teacher's stability MD at that
+    temperature; none without any."""
     ref = STABILITY.get("rdf_reference") or {}
+    per_temperature = validate.rdf_reference_files(config)
+    if float(wildcards.temperature) in per_temperature:
+        return per_temperature[float(wildcards.temperature)]
     if ref.get("file"):
         return ref["file"]
     if STABILITY_TEACHER is None:
