@@ -78,7 +78,6 @@ def job_counts(log: str) -> dict:
     return counts
 
 
-
 def shell_commands(log: str) -> dict:
     """{rule: [shell command of each job]} from the output of a dry run with -p."""
     cmds = {}
@@ -139,4 +138,8 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError("tests that use a study, training or SLURM fixture must be marked "
                                 f"@pytest.mark.e2e (tests/README.md): {', '.join(unmarked)}")
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(getattr(getattr(item, "module", None), "__name__", ""), len(rank)))  # stable: file order kept within
+
+    def file_rank(item):
+        return rank.get(getattr(getattr(item, "module", None), "__name__", ""), len(rank))
+
+    items.sort(key=file_rank)  # a stable sort: the order within a file is kept
