@@ -10,8 +10,9 @@ driver, from the first hold frame (1.4 ps, 1000 K) of the teacher's stability re
                      "steps": 1000, "snapshot_every": 20, "timestep_fs": 1.0, "filter_min_distance": 0.5}' \
         --out xtb-1000K-part<k>.xyz
 
-Its first 200 fs are dropped (the switch from the GAP to xTB): the file holds steps 220-1000 of both runs, 80 frames. The models' and the teacher's frames are the
-hold snapshots of their stability-1000K.xyz (every replica that reached the hold), as stability.py takes them.
+Its first 200 fs (the switch from the GAP to xTB) were dropped when the file was written: it holds steps
+220-1000 of both runs, 80 frames. The models' and the teacher's frames are the hold snapshots of their
+stability-1000K.xyz (every replica that reached the hold), as stability.py takes them.
 Writes rdf_xtb.csv and rdf_xtb.png into the output folder; the teacher is taken from the first study:
 
     python docs/stability-study/rdf_xtb.py docs/stability-study results/default results/zbl
@@ -24,10 +25,10 @@ from pathlib import Path
 import numpy as np
 from ase.io import read
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
 from synpre.rdf import hold_frames, rdf, rdf_error  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "data" / "carbon-gfn1-nvt-1000K.extxyz.gz"
 RAMP_PS = 1.4  # 300 -> 1000 K at 500 K/ps
 MODELS = {"teacher gap-fit": "teachers/gap-fit/stability-1000K.xyz"} | {
@@ -39,7 +40,7 @@ MODELS = {"teacher gap-fit": "teachers/gap-fit/stability-1000K.xyz"} | {
 
 def main(out_dir: str, *studies: str) -> None:
     out_dir, studies = Path(out_dir), [Path(s) for s in studies]
-    xtb = [a for a in read(REFERENCE, ":") if int(a.info["step"]) > 200]  # the shipped file holds only these
+    xtb = read(REFERENCE, ":")
     r, g_xtb = rdf(xtb)
     _, g_teacher = rdf(hold_frames(read(studies[0] / MODELS["teacher gap-fit"], ":"), RAMP_PS))
     rows, curves = [], {"r": r, "GFN1-xTB": g_xtb, "teacher gap-fit": g_teacher}

@@ -243,6 +243,7 @@ TEMPERATURES = [temperature_tag(t) for t in STABILITY["temperatures"]]
 STABILITY_COMPILED = config["export"]["compile"] if STABILITY["compiled"] is None else STABILITY["compiled"]
 # the teacher whose own MD (teacher_stability) calibrates the alarms and is the RDF reference; None if neither
 STABILITY_TEACHER = validate.stability_teacher(config)
+RDF_REFERENCE_FILES = validate.rdf_reference_files(config)  # {hold temperature: reference MD}
 
 
 def stability_runs(in_all=False, name="stability"):
@@ -290,9 +291,8 @@ def rdf_reference(wildcards):
     temperature (files), or for every temperature (file), or else the teacher's stability MD at that
     temperature; none without any."""
     ref = STABILITY.get("rdf_reference") or {}
-    per_temperature = validate.rdf_reference_files(config)
-    if float(wildcards.temperature) in per_temperature:
-        return per_temperature[float(wildcards.temperature)]
+    if float(wildcards.temperature) in RDF_REFERENCE_FILES:
+        return RDF_REFERENCE_FILES[float(wildcards.temperature)]
     if ref.get("file"):
         return ref["file"]
     if STABILITY_TEACHER is None:
