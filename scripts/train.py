@@ -59,14 +59,26 @@ def summarize(rows: list[dict], monitor: str) -> dict:
     def f(r, k):
         return float(r[k]) if r.get(k) not in (None, "") else None
     best = min(val, key=lambda r: float(r[monitor]) if math.isfinite(float(r[monitor])) else float("inf"))
+    steps = [int(float(r["step"])) for r in rows if r.get("step") not in (None, "")]
     return {
         "epochs": int(max(float(r["epoch"]) for r in val)) + 1,
+        "steps": max(steps) + 1 if steps else None,  # Lightning logs the index of the last step taken
         "best_epoch": int(float(best["epoch"])),
         "best_val_per_atom_energy_rmse_meV": 1e3 * f(best, "val0_epoch/per_atom_energy_rmse"),
         "best_val_forces_rmse": f(best, "val0_epoch/forces_rmse"),
         "best_val_monitor": f(best, monitor),
         "final_val_monitor": f(val[-1], monitor),
     }
+
+
+def stopped_by(summary: dict, training: dict) -> str:
+    """Why a finished run ended: 'early_stopping' (its monitor stopped improving: converged by the recipe's
+    criterion), 'max_steps' (the step budget, e.g. pretraining.max_steps) or 'max_epochs' (the epoch cap)."""
+    if training.get("max_epochs") and summary.get("epochs", 0) >= int(training["max_epochs"]):
+        return "max_epochs"
+    if training.get("max_steps") and (summary.get("steps") or 0) >= int(training["max_steps"]):
+        return "max_steps"
+    return "early_stopping"
 
 
 def readable(ckpt: Path, log) -> bool:
@@ -213,7 +225,7 @@ def main(argv=None) -> None:
         fail(f"training diverged (validation {monitor} is NaN/inf) in {run_dir}; lower training.lr")
     if resume and wall == 0.0 and (out / "training.json").exists():  # republished: keep the training's own time
         wall = json.loads((out / "training.json").read_text()).get("wall_seconds", 0.0)
-    summary.update(wall_seconds=round(wall, 1), resumed=resume, lr=float(settings["training"]["lr"]),
+    summary.update(stopped_by=stopped_by(summary, settings["training"]), wall_seconds=round(wall, 1), resumed=resume, lr=float(settings["training"]["lr"]),
                    divergence_retries=attempt, pretrained=args.pretrained, train=args.train,
                    val=args.val, monitor=monitor, threads=args.threads, nequip_config=str(cfg_path),
                    compiled=bool(settings["training"]["compile"]), fitted_shifts=settings.get("fitted_shifts"),

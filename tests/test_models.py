@@ -171,13 +171,18 @@ def test_compile_option_reaches_every_model_builder():
 @pytest.mark.e2e
 def test_min_steps_keeps_early_stopping_from_ending_a_small_run(real, tmp_path):
     """Patience 1 with a min_delta nothing can meet ends a run after its second epoch; with min_steps 15
-    (3 steps per epoch: 12 structures, batch 4) early stopping waits until 5 epochs are done."""
+    (3 steps per epoch: 12 structures, batch 4) early stopping waits until 5 epochs are done. training.json
+    says what ended each run (early stopping, or a step budget of 4 steps, which ends the second epoch before its validation)."""
     quick = dict(TINY["training"], max_epochs=50, early_stopping_patience=1, early_stopping_min_delta=100.0)
-    for min_steps, epochs in ((0, 2), (15, 5)):
-        settings = dict(TINY, training=dict(quick, min_steps=min_steps))
+    for limits, epochs, steps, why in (({"min_steps": 0}, 2, 6, "early_stopping"),
+                                       ({"min_steps": 15}, 5, 15, "early_stopping"),
+                                       ({"min_steps": 15, "max_steps": 4}, 1, 4, "max_steps")):
+        settings = dict(TINY, training=dict(quick, **limits))
+        out = tmp_path / "-".join(f"{k}-{v}" for k, v in limits.items())
         train.main(["--settings", json.dumps(settings), "--train", str(real / "train_pool.xyz"), "--val",
-                    str(real / "val.xyz"), "--out-dir", str(tmp_path / f"min-{min_steps}")])
-        assert json.loads((tmp_path / f"min-{min_steps}" / "training.json").read_text())["epochs"] == epochs
+                    str(real / "val.xyz"), "--out-dir", str(out)])
+        summary = json.loads((out / "training.json").read_text())
+        assert (summary["epochs"], summary["steps"], summary["stopped_by"]) == (epochs, steps, why), limits
 
 
 @pytest.mark.e2e
@@ -403,6 +408,7 @@ def test_train_from_scratch_publishes_model_and_summary(scratch_model):
     summary = json.loads((scratch_model / "training.json").read_text())
     assert (scratch_model / "model.ckpt").stat().st_size > 0
     assert summary["epochs"] == 2 and np.isfinite(summary["best_val_forces_rmse"])
+    assert summary["stopped_by"] == "max_epochs"  # TINY's cap of 2 epochs, not convergence
 
 
 @pytest.mark.e2e
