@@ -18,7 +18,7 @@ import pandas as pd
 from synpre.aggregate import (curves_table, dimer_figure, dimer_markdown, dimer_table, learning_curves,
                               mark_against_constant, missing_markdown, nsynth_figure, runs_table, summary_markdown,
                               teachers_table, with_md_speed, forgetting_table, forgetting_markdown,
-                              with_forgetting)
+                              with_forgetting, pretraining_markdown, pretraining_table)
 from synpre.atomic import atomic_path, write_csv, write_text
 from synpre.cli import fail, parser, setup_logging
 from synpre.headline import efficiency_figure, headline_markdown, headline_table
@@ -33,6 +33,8 @@ def main(argv=None) -> None:
     p.add_argument("--md-speed", nargs="*", default=[], help="md_speed.json of the models (scripts/md_speed.py)")
     p.add_argument("--forgetting", nargs="*", default=[],
                    help="forgetting.json of pre-trained and fine-tuned models (rule forgetting)")
+    p.add_argument("--pretraining", nargs="*", default=[],
+                   help="training.json of the pre-trained models: their stop and synthetic validation errors")
     p.add_argument("--csv", required=True)
     p.add_argument("--curves", help="where to write mean ± std per learning-curve point")
     p.add_argument("--figure", required=True)
@@ -97,6 +99,7 @@ def main(argv=None) -> None:
             dimer_figure(dimer_files, str(tmp))
     if args.summary:
         parts = [summary_markdown(df, teachers, missing_markdown(runs), constant), headline_markdown(headline),
+                 pretraining_markdown(pretraining_table([f for f in args.pretraining if f and Path(f).exists()])),
                  forgetting_markdown(forgetting), stability, dimer_markdown(dimer_table(dimer_files))]
         write_text(args.summary, "\n".join(p for p in parts if p))
     summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]

@@ -1,6 +1,7 @@
 """Headline numbers: % cut and data-efficiency factor from the learning curves (pure arithmetic on
 runs.csv rows, checked against hand-computed values)."""
 
+import json
 import math
 
 import pandas as pd
@@ -153,3 +154,25 @@ def test_residual_shift_offsets_by_least_absolute_deviations():
     c_pred = [p for f, p in zip(frames, predicted) if set(f.get_chemical_symbols()) == {"C"}]
     graphite = with_labels(Atoms(["C"] * 4, positions=rng.normal(size=(4, 3))), 4 * (0.3 + 0.7), np.zeros((4, 3)))
     assert residual_offsets(carbon * 2 + [graphite], c_pred * 2 + [0.0], ["C"]) == pytest.approx([0.3])
+
+
+def test_pretraining_table_says_what_ended_each_pre_training(tmp_path):
+    """summary.md's pre-training table: a run cut by its step budget while still improving is flagged as not
+    converged; one ended by early stopping is not; a training.json from before the field is 'not recorded'."""
+    from synpre.aggregate import pretraining_markdown, pretraining_table
+
+    runs = {100: {"epochs": 40, "steps": 1000, "best_epoch": 29, "stopped_by": "early_stopping"},
+            800: {"epochs": 20, "steps": 4000, "best_epoch": 19, "stopped_by": "max_steps"},
+            200: {"epochs": 20, "best_epoch": 12}}
+    files = []
+    for n, t in runs.items():
+        path = tmp_path / "gap" / f"pretrain-{n}" / "training.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(t | {"best_val_forces_rmse": 0.7, "best_val_per_atom_energy_rmse_meV": 90.0}))
+        files.append(str(path))
+    table = pretraining_table(files)
+    assert list(table["n_synth"]) == [100, 200, 800] and set(table["teacher"]) == {"gap"}
+    assert list(table["stopped_by"]) == ["early stopping (converged)", "not recorded", "step budget"]
+    text = pretraining_markdown(table)
+    assert "**Not converged**: 1 of 3" in text and "| gap " in text
+    assert pretraining_markdown(pretraining_table([])) == ""

@@ -36,6 +36,9 @@ def test_end_to_end_outputs(tiny_study):
     headline = pd.read_csv(out / "headline.csv")  # one row per pre-trained curve point, metric and subset
     assert len(headline[headline["subset"] == "all"]) == 3 * 2 and set(headline["bound"]) <= {"=", ">=", "<="}
     assert "## Headline numbers" in (out / "summary.md").read_text()
+    # what ended pre-training, from its own training.json (the tiny config's epoch cap or early stopping)
+    assert re.search(r"\|\s*gap-tiny\s*\|\s*8\s*\|.*\|\s*(epoch cap|early stopping \(converged\))\s*\|",
+                     (out / "summary.md").read_text())
     stab = pd.read_csv(out / "stability.csv")  # 4 models x 2 temperatures x 2 replicas, and the teacher's 2 x 2
     models = stab[~stab["teacher"].str.startswith("teacher ")]
     assert len(models) == 16 and len(stab) == 20 and (stab["simulated_ps"] > 0).all()

@@ -347,6 +347,44 @@ def summary_markdown(df: pd.DataFrame, teachers: pd.DataFrame | None, missing: s
     return "\n".join(parts) + "\n"
 
 
+PRETRAIN_PATH = re.compile(r"(?P<teacher>[^/]+)/pretrain-(?P<n_synth>\d+)/training\.json$")
+STOPS = {"early_stopping": "early stopping (converged)", "max_steps": "step budget", "max_epochs": "epoch cap"}
+
+
+def pretraining_table(files: list[str]) -> pd.DataFrame:
+    """One row per pre-trained model (its training.json): how long it trained, what ended it and its
+    error on the synthetic validation set, so a reader sees whether pre-training converged."""
+    rows = []
+    for path in files:
+        t = json.loads(Path(path).read_text())
+        match = PRETRAIN_PATH.search(str(path))
+        rows.append({"teacher": match["teacher"] if match else "", "n_synth": int(match["n_synth"]) if match else None,
+                     "epochs": t.get("epochs"), "steps": t.get("steps"), "best_epoch": t.get("best_epoch"),
+                     # training.json files written before the field existed say nothing: not guessed here
+                     "stopped_by": STOPS.get(t.get("stopped_by"), "not recorded"),
+                     "val_energy_meV_per_atom": t.get("best_val_per_atom_energy_rmse_meV"),
+                     "val_forces_eV_per_A": t.get("best_val_forces_rmse"), "train_seconds": t.get("wall_seconds"),
+                     "training_file": str(path)})
+    cols = ["teacher", "n_synth", "epochs", "steps", "best_epoch", "stopped_by", "val_energy_meV_per_atom",
+            "val_forces_eV_per_A", "train_seconds", "training_file"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["teacher", "n_synth"]).reset_index(drop=True)
+
+
+def pretraining_markdown(table: pd.DataFrame) -> str:
+    """The pre-training table of summary.md; a model cut by a budget with its best epoch last was still
+    improving, which a reader must know before reading the N_synth trend."""
+    if table.empty:
+        return ""
+    unfinished = table[(table["stopped_by"] != STOPS["early_stopping"]) & (table["best_epoch"] == table["epochs"] - 1)]
+    note = ("" if unfinished.empty else
+            f"\n**Not converged**: {len(unfinished)} of {len(table)} pre-trained models ended without early stopping, "
+            "their best epoch the last (still improving on the synthetic validation set).\n")
+    return ("## Pre-training (synthetic validation set)\n\nBest epoch's validation errors on the teacher's held-out "
+            "synthetic structures; stopped_by: early stopping (no improvement beyond min_delta within the "
+            "patience), or a budget (pretraining.max_steps, max_epochs).\n\n"
+            + table.drop(columns=["training_file"]).round(3).to_markdown(index=False) + "\n" + note)
+
+
 def dimer_table(files: list[str]) -> pd.DataFrame:
     """Short-range metrics (synpre.dimer.dimer_metrics) of every dimer.csv: one row per model or teacher
     and element pair."""

@@ -335,8 +335,9 @@ def aggregate_args(input, output):
     # --md-speed only where measured: the command of a study without it stays as it was (no rerun)
     md_speed = f" --md-speed {files(input.md_speed)}" if input.md_speed else ""
     forgetting = f" --forgetting {files(input.forgetting)}" if input.forgetting else ""
+    pretraining = f" --pretraining {files(input.pretraining)}" if input.pretraining else ""
     return (
-        f"--metrics {files(input.metrics)} --baselines {files(input.baselines)}{md_speed}{forgetting}"
+        f"--metrics {files(input.metrics)} --baselines {files(input.baselines)}{md_speed}{forgetting}{pretraining}"
         f" --teacher-reports {files(input.reports)} --dimer-curves {files(input.dimers)}{stability}"
         f" --title {shlex.quote(f'study {STUDY}')} --csv {output.csv} --curves {output.curves}"
         f" --figure {output.figure} --teachers-csv {output.teachers} --summary {output.summary}"

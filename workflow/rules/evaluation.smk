@@ -252,6 +252,7 @@ rule aggregate:
         + finetuned_metrics(),
         md_speed=md_speed_runs(),
         forgetting=forgetting_runs(),
+        pretraining=expand(rules.pretrain.output.summary, teacher=TEACHERS, n_synth=config["n_synth"]),
         # the stability statistics join summary.md when stability is part of `all` (stability.in_all)
         stability=f"{OUT}/stability.md" if stability_runs(in_all=True) else [],
         dimers=[m.replace("metrics.json", "dimer.csv") for m in all_metrics()]
