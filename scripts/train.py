@@ -225,7 +225,8 @@ def main(argv=None) -> None:
         fail(f"training diverged (validation {monitor} is NaN/inf) in {run_dir}; lower training.lr")
     if resume and wall == 0.0 and (out / "training.json").exists():  # republished: keep the training's own time
         wall = json.loads((out / "training.json").read_text()).get("wall_seconds", 0.0)
-    summary.update(stopped_by=stopped_by(summary, settings["training"]), wall_seconds=round(wall, 1), resumed=resume, lr=float(settings["training"]["lr"]),
+    summary.update(stopped_by=stopped_by(summary, settings["training"]), wall_seconds=round(wall, 1),
+                   resumed=resume, lr=float(settings["training"]["lr"]),
                    divergence_retries=attempt, pretrained=args.pretrained, train=args.train,
                    val=args.val, monitor=monitor, threads=args.threads, nequip_config=str(cfg_path),
                    compiled=bool(settings["training"]["compile"]), fitted_shifts=settings.get("fitted_shifts"),
