@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -102,6 +103,10 @@ def main(argv=None) -> None:
                  pretraining_markdown(pretraining_table([f for f in args.pretraining if f and Path(f).exists()])),
                  forgetting_markdown(forgetting), stability, dimer_markdown(dimer_table(dimer_files))]
         write_text(args.summary, "\n".join(p for p in parts if p))
+    stale = Path(args.csv).parent / "partial"  # the partial aggregate of an earlier, failed run (rule onerror)
+    if not args.allow_missing and stale.is_dir():
+        shutil.rmtree(stale)
+        log.info("removed %s: the partial tables of an earlier run with failed jobs, replaced by these", stale)
     summary = df.groupby(["teacher", "strategy", "n_synth", "n_real"])[["energy_rmse_meV_per_atom", "forces_rmse_eV_per_A"]]
     log.info("mean over seeds:\n%s", summary.mean().round(3).to_string())
 

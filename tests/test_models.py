@@ -509,8 +509,11 @@ def test_aggregate_table_and_figure(tmp_path):
                                          "forces_rmse_eV_per_A": 1.0, "energy_mae_meV_per_atom": 1.0,
                                          "forces_mae_eV_per_A": 1.0, "n_structures": 3}))
                 files.append(str(p))
+    (tmp_path / "partial").mkdir()  # an earlier run's partial tables: the complete aggregate replaces them
+    (tmp_path / "partial" / "runs.csv").write_text("status\nmissing\n")
     aggregate.main(["--metrics", *files, "--csv", str(tmp_path / "runs.csv"), "--figure", str(tmp_path / "lc.png"),
                     "--summary", str(tmp_path / "summary.md")])
+    assert not (tmp_path / "partial").exists()
     df = pd.read_csv(tmp_path / "runs.csv")
     assert len(df) == 8 and set(df["teacher"]) == {"direct", "gap"}
     assert (tmp_path / "lc.png").read_bytes()[:4] == b"\x89PNG"

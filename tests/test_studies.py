@@ -148,13 +148,18 @@ def test_keep_going_isolates_failed_runs_and_marks_them_missing(tmp_path):
         for run in ("gap-tiny/pretrain-8/finetune-5/full", "gap-tiny/pretrain-8/finetune-5/energy-only",
                     "direct/pretrain-0/finetune-5/scratch"):
             assert (study / run / f"seed-{seed}" / "metrics.json").exists(), (run, seed, out[-3000:])
-    runs = pd.read_csv(study / "runs.csv")
+    assert not (study / "runs.csv").exists()  # the partial tables never pass for the complete aggregate
+    runs = pd.read_csv(study / "partial" / "runs.csv")
     assert list(runs["teacher"]).count("constant") == 1  # the constant predictor's row, always computed
     runs = runs[runs["teacher"] != "constant"]
     assert len(runs) == 12
     missing = runs[runs["status"] == "missing"]
     assert sorted(missing["seed"]) == list(range(3)) and set(missing["strategy"]) == {"unstable"}
     assert missing["energy_rmse_meV_per_atom"].isna().all() and (runs["status"] == "ok").sum() == 9
-    summary = (study / "summary.md").read_text()
+    summary = (study / "partial" / "summary.md").read_text()
     assert "Incomplete: 3 of 12 runs are missing" in summary and "unstable/seed-2/metrics.json" in summary
     assert "Partial results" in out
+    # the next run retries the failed runs (nothing else asks for them: no packages here) and aggregates
+    again = snakemake("-n", "--configfile", "isolation.yaml", cwd=work)
+    counts = job_counts(again.stdout + again.stderr)
+    assert counts.get("finetune") == 3 and counts.get("aggregate") == 1, counts

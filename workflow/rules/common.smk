@@ -348,20 +348,25 @@ def aggregate_args(input, output):
 
 def partial_aggregate(rule):
     """Called by onerror, when jobs failed (with --keep-going, after every job that could still run):
-    aggregate what exists, with the missing runs marked in runs.csv and summary.md, so a failed run is
-    never silently left out of a table. The next complete run replaces these files."""
+    aggregate what exists into {OUT}/partial/, with the missing runs marked in runs.csv and summary.md, so
+    a failed run is never silently left out of a table. Not into the rule's own outputs: files Snakemake
+    did not write carry no metadata, and Snakemake then takes them as up to date (even with inputs
+    missing), so the next run would retry none of the failed jobs. The next complete run writes {OUT}/."""
     import subprocess
+    from types import SimpleNamespace
 
     if not any(Path(f).exists() for f in rule.input.metrics):
         return
+    partial = SimpleNamespace(**{name: f"{OUT}/partial/{Path(path).name}" for name, path in rule.output.items()})
     log = Path(f"{LOGS}/aggregate-partial.log")
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = f"{shlex.quote(sys.executable)} {SCRIPTS / 'aggregate.py'} {aggregate_args(rule.input, rule.output)} --allow-missing"
+    cmd = f"{shlex.quote(sys.executable)} {SCRIPTS / 'aggregate.py'} {aggregate_args(rule.input, partial)} --allow-missing"
     with open(log, "w") as f:
         done = subprocess.run(cmd, shell=True, stdout=f, stderr=subprocess.STDOUT).returncode == 0
     missing = sum(not Path(m).exists() for m in rule.input.metrics)
     if done:
-        print(f"Partial results: {OUT}/runs.csv and {OUT}/summary.md aggregate the runs that finished; "
-              f"{missing} missing runs are marked there (log: {log}).", file=sys.stderr)
+        print(f"Partial results: {OUT}/partial/runs.csv and summary.md aggregate the runs that finished; "
+              f"{missing} missing runs are marked there (log: {log}). The next run retries the failed jobs and "
+              f"writes the complete tables to {OUT}/.", file=sys.stderr)
     else:
         print(f"The partial aggregate failed (see {log}); run it by hand: {cmd}", file=sys.stderr)
