@@ -176,3 +176,13 @@ def test_pretraining_table_says_what_ended_each_pre_training(tmp_path):
     text = pretraining_markdown(table)
     assert "**Not converged**: 1 of 3" in text and "| gap " in text
     assert pretraining_markdown(pretraining_table([])) == ""
+
+
+def test_summary_columns_follow_n_synth_by_number():
+    """The paper's table puts the pre-training sizes in numeric order: 50 before 400 (not as text)."""
+    from synpre.aggregate import paper_table
+
+    rows = [{"teacher": t, "strategy": s, "n_synth": n, "n_real": 10, "seed": 0, "energy_rmse_meV_per_atom": 1.0}
+            for t, s, n in (("direct", "scratch", 0), ("gap", "full", 400), ("gap", "full", 50), ("gap", "full", 100))]
+    table = paper_table(pd.DataFrame(rows), "energy_rmse_meV_per_atom", 1)
+    assert list(table.columns) == ["direct", "gap, 50 synthetic", "gap, 100 synthetic", "gap, 400 synthetic"]

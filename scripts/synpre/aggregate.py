@@ -256,7 +256,8 @@ def paper_table(df: pd.DataFrame, value: str, digits: int, constant: pd.DataFram
     table = pd.DataFrame(out)
     first = [c for c in table.columns if c == "constant" or c.endswith((" zero-shot", " fine-tuned"))] + (
         ["direct"] if "direct" in table.columns else [])
-    table = table[first + sorted(c for c in table.columns if c not in first)]
+    # the rest in groupby order: teacher, strategy, then N_synth by number (sorted labels put 50 after 400)
+    table = table[first + [c for c in table.columns if c not in first]]
     table.index.name = "N_real"
     return table
 
